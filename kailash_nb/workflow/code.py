@@ -1,0 +1,69 @@
+"""Compile node code once: dedented async Python with top-level ``await``, registered with linecache."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import linecache
+import textwrap
+from dataclasses import dataclass
+from types import CodeType
+
+from .errors import NodeSyntaxError
+
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+@dataclass(slots=True, frozen=True)
+class NodeCode:
+    """A node's source as the user wrote it (dedented) and its code object, compiled once."""
+
+    source: str
+    filename: str
+    code: CodeType
+    is_async: bool
+
+
+def normalize(code: str) -> str:
+    """Dedent node code and drop leading blank lines, so that line 1 is the first line of code."""
+    lines = textwrap.dedent(code).splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def compile_node(node_id: str, code: str) -> NodeCode:
+    """Compile ``code`` for node ``node_id``; a syntax error names the node, the line and shows it."""
+    if not isinstance(code, str):
+        raise TypeError(f"node {node_id!r}: code must be a str of Python source, got {type(code).__name__}")
+    source = normalize(code)
+    filename = _filename(node_id, source)
+    try:
+        compiled = compile(source, filename, "exec", flags=_FLAGS, dont_inherit=True)
+    except SyntaxError as exc:
+        lines = source.splitlines()
+        lineno = exc.lineno
+        line = lines[lineno - 1] if lineno and 0 < lineno <= len(lines) else exc.text
+        line = line.rstrip("\n") if line else None
+        where = f", line {lineno}" if lineno else ""
+        shown = f"\n    {line.strip()}" if line else ""
+        raise NodeSyntaxError(
+            f"node {node_id!r} has a syntax error{where}: {exc.msg}{shown}",
+            node_id=node_id,
+            lineno=lineno,
+            line=line,
+        ) from None
+    lines_with_ends = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines_with_ends, filename)
+    return NodeCode(source, filename, compiled, bool(compiled.co_flags & inspect.CO_COROUTINE))
+
+
+def _filename(node_id: str, source: str) -> str:
+    """``<node ID>``, or with a content hash when another node of that id had other code."""
+    name = f"<node {node_id}>"
+    cached = linecache.cache.get(name)
+    if cached is None or "".join(cached[2]) == source:
+        return name
+    digest = hashlib.sha1(source.encode()).hexdigest()[:8]
+    return f"<node {node_id} {digest}>"

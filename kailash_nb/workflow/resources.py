@@ -1,0 +1,140 @@
+"""The resource registry: named objects that node code gets with ``await get_resource(name)``.
+
+It owns resource lifetimes: factories run lazily, once per registry; ``aclose()`` cleans up what it
+created, in reverse creation order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from .context import current_node_id
+from .errors import ResourceNotFoundError, WorkflowError
+
+_CLEANUP_METHODS = ("aclose", "close", "cleanup")
+
+
+class ResourceCleanupError(WorkflowError):
+    """One or more resources failed to clean up; ``errors`` maps each resource name to its exception."""
+
+    def __init__(self, errors: dict[str, BaseException]) -> None:
+        details = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in errors.items())
+        super().__init__(f"cleanup failed for {len(errors)} resource(s): {details}")
+        self.errors = errors
+
+
+class ResourceRegistry:
+    """Resources by name: ready instances, or factories (sync or async) created on first use."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, Callable[[], Any]] = {}
+        self._instances: dict[str, Any] = {}
+        self._owned: list[str] = []  # names created from factories, in creation order
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def register_factory(self, name: str, factory: Callable[[], Any]) -> None:
+        """Create the resource with ``factory()`` (awaited if it returns an awaitable) on first use."""
+        if not callable(factory):
+            raise TypeError(f"resource {name!r}: factory must be callable, got {type(factory).__name__}")
+        self._check_free(name)
+        self._factories[name] = factory
+
+    def register_instance(self, name: str, instance: Any) -> None:
+        """Make ``instance`` available as ``name``; the caller keeps ownership (it is not cleaned up)."""
+        self._check_free(name)
+        self._instances[name] = instance
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted({*self._factories, *self._instances}))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._instances or name in self._factories
+
+    async def get(self, name: str) -> Any:
+        """The resource ``name``, creating it from its factory the first time."""
+        try:
+            return self._instances[name]
+        except KeyError:
+            pass
+        if name not in self._factories:
+            raise resource_not_found(name, self.names)
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if name not in self._instances:
+                value = self._factories[name]()
+                if inspect.isawaitable(value):
+                    value = await value
+                self._instances[name] = value
+                self._owned.append(name)
+        return self._instances[name]
+
+    async def aclose(self) -> None:
+        """Clean up resources created from factories, newest first; report every failure together."""
+        errors: dict[str, BaseException] = {}
+        while self._owned:
+            name = self._owned.pop()
+            instance = self._instances.pop(name)
+            try:
+                await cleanup(instance)
+            except Exception as exc:  # keep going: every resource gets its chance to clean up
+                errors[name] = exc
+        if errors:
+            raise ResourceCleanupError(errors)
+
+    async def __aenter__(self) -> ResourceRegistry:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _check_free(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"resource name must be a non-empty string, got {name!r}")
+        if name in self:
+            raise ValueError(f"resource {name!r} is already registered; names must be unique")
+
+
+async def cleanup(instance: Any) -> None:
+    """Call the first of ``aclose``/``close``/``cleanup`` the object has, awaiting it if needed."""
+    for method_name in _CLEANUP_METHODS:
+        method = getattr(type(instance), method_name, None)
+        if method is None:
+            continue
+        outcome = getattr(instance, method_name)()
+        if inspect.isawaitable(outcome):
+            await outcome
+        return
+
+
+class MappingResources:
+    """Adapter for ``resources={...}``: ready objects, owned by the caller."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._mapping))
+
+    async def get(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise resource_not_found(name, self.names) from None
+
+
+def resource_not_found(name: str, names: tuple[str, ...]) -> ResourceNotFoundError:
+    """The error for an unknown resource: names the asking node and the resources that exist."""
+    node = current_node_id()
+    who = f"node {node!r} asked for" if node else "asked for"
+    known = ", ".join(repr(n) for n in names) or "none"
+    return ResourceNotFoundError(
+        f"{who} resource {name!r}, but no resource has that name; registered: {known}. "
+        f"Register it before running (resources={{{name!r}: ...}} or create_test_resource({name!r}, ...))"
+    )

@@ -1,0 +1,286 @@
+"""``AsyncLocalRuntime``: runs a workflow on the caller's event loop, each node as soon as it can start."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
+from typing import Any, TypeVar
+
+from .builder import RESERVED_NAMES
+from .context import _current_node
+from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError
+from .graph import Node, Workflow
+from .resources import MappingResources, ResourceRegistry
+from .result import NodeTiming, WorkflowResult
+
+T = TypeVar("T")
+_MISSING = object()
+_print = builtins.print
+
+
+class _Expired(Exception):
+    """Internal: a timeout owned by the runtime expired (as opposed to a TimeoutError raised by user code)."""
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await awaitable
+        except TimeoutError:
+            if deadline.expired():
+                raise _Expired from None
+            raise
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+        try:
+            return await asyncio.wait_for(awaitable, seconds)
+        except asyncio.TimeoutError:
+            raise _Expired from None
+
+
+class AsyncLocalRuntime:
+    """Run workflows on the running event loop.
+
+    ``max_concurrency`` bounds how many nodes of one run execute at once (``None``: no bound);
+    ``timeout`` is the default limit in seconds for a whole run.
+    """
+
+    def __init__(self, max_concurrency: int | None = 10, timeout: float | None = None) -> None:
+        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+            raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
+        _check_timeout("timeout", timeout)
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+
+    async def execute_workflow_async(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        resources: ResourceRegistry | Mapping[str, Any] | None = None,
+        namespace: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowResult:
+        """Run ``workflow`` with ``inputs`` (variables in every node) and return its ``WorkflowResult``.
+
+        ``resources`` is what ``get_resource(name)`` resolves: a ``ResourceRegistry`` or a mapping of
+        ready objects. ``namespace`` gives node code further names (a notebook's namespace), below
+        inputs and connected values. A failing node fails the run but not its independent branches;
+        cancelling the caller cancels every running node before the cancellation propagates.
+        """
+        if not isinstance(workflow, Workflow):
+            hint = " (call .build() on the builder first)" if hasattr(workflow, "build") else ""
+            raise TypeError(f"expected a Workflow{hint}, got {type(workflow).__name__}")
+        _check_timeout("timeout", timeout)
+        run = _Run(self, workflow, _checked_inputs(inputs), _as_resources(resources), namespace)
+        limit = self.timeout if timeout is None else timeout
+        started = perf_counter()
+        run.started = started
+        try:
+            if limit is None:
+                await run.schedule()
+            else:
+                await _within(run.schedule(), limit)
+        except _Expired:
+            for node_id in run.result.node_status:
+                if run.result.node_status[node_id] == "cancelled":
+                    run.result.errors[node_id] = NodeTimeoutError(
+                        f"node {node_id!r} was cancelled: workflow {workflow.name!r} ran past its "
+                        f"timeout of {limit} s"
+                    )
+        return run.finish(perf_counter() - started)
+
+    def execute(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any) -> WorkflowResult:
+        """Run synchronously where no event loop is running (a script); in a notebook, ``await`` instead."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            loop_running = False
+        else:
+            loop_running = True
+        if not loop_running:
+            return asyncio.run(self.execute_workflow_async(workflow, inputs, **options))
+        raise EventLoopRunningError(
+            "AsyncLocalRuntime.execute() cannot run inside a running event loop (a notebook or async code "
+            "runs one); use `result = await runtime.execute_workflow_async(workflow, inputs)` instead"
+        )
+
+
+class _Run:
+    """The state of one run; the result it fills is the only record of what happened."""
+
+    __slots__ = ("_base", "inputs", "limit", "resources", "result", "started", "workflow")
+
+    def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
+                 resources: ResourceRegistry | MappingResources, namespace: Mapping[str, Any] | None) -> None:
+        self.workflow = workflow
+        self.inputs = inputs
+        self.resources = resources
+        self.limit = runtime.max_concurrency
+        self.result = WorkflowResult(workflow, inputs)
+        self.started = 0.0
+        base: dict[str, Any] = dict(namespace) if namespace is not None else {}
+        base.pop("result", None)
+        base["__builtins__"] = builtins
+        base.setdefault("__name__", "__kailash_node__")
+        base.setdefault("asyncio", asyncio)
+        base.update(inputs)
+        base["get_resource"] = self.get_resource
+        self._base = base
+
+    async def get_resource(self, name: str) -> Any:
+        return await self.resources.get(name)
+
+    async def schedule(self) -> None:
+        workflow = self.workflow
+        status = self.result.node_status
+        waiting = {node_id: len(preds) for node_id, preds in workflow.predecessors.items()}
+        ready = deque(workflow.roots)
+        running: dict[asyncio.Task[None], str] = {}
+        loop = asyncio.get_running_loop()
+        limit = self.limit or len(workflow.nodes)
+
+        def finished(node_id: str) -> None:
+            for successor in workflow.successors[node_id]:
+                waiting[successor] -= 1
+                if waiting[successor]:
+                    continue
+                if all(status.get(p) == "success" for p in workflow.predecessors[successor]):
+                    ready.append(successor)
+                else:
+                    status[successor] = "skipped"
+                    finished(successor)
+
+        try:
+            while ready or running:
+                if not running and len(ready) == 1:
+                    node_id = ready.popleft()  # the only runnable node: no task needed
+                    await self.run_node(workflow.nodes[node_id])
+                    finished(node_id)
+                    continue
+                while ready and len(running) < limit:
+                    node_id = ready.popleft()
+                    running[loop.create_task(self.run_node(workflow.nodes[node_id]))] = node_id
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    finished(running.pop(task))
+        except BaseException:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+            raise
+
+    async def run_node(self, node: Node) -> None:
+        node_id = node.id
+        result = self.result
+        started = perf_counter()
+        token = _current_node.set(node_id)
+        printed: list[str] = []
+        try:
+            namespace = dict(self._base)
+            for conn in self.workflow.inbound[node_id]:
+                namespace[conn.target_input] = conn.resolve(result.outputs[conn.source])
+            namespace["print"] = _capture_print(printed)
+            outcome = eval(node.compiled.code, namespace)
+            if outcome is not None:
+                if node.timeout is None:
+                    await outcome
+                else:
+                    try:
+                        await _within(outcome, node.timeout)
+                    except _Expired:
+                        raise NodeTimeoutError(
+                            f"node {node_id!r} ran past its timeout of {node.timeout} s"
+                        ) from None
+            output = namespace.get("result", _MISSING)
+            if type(output) is not dict and not isinstance(output, dict):
+                raise _result_error(node_id, output)
+        except asyncio.CancelledError:
+            result.node_status[node_id] = "cancelled"
+            raise
+        except Exception as exc:
+            result.node_status[node_id] = "failed"
+            result.errors[node_id] = exc
+        else:
+            result.node_status[node_id] = "success"
+            result.outputs[node_id] = output
+        finally:
+            _current_node.reset(token)
+            result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
+            if printed:
+                result.logs[node_id] = "".join(printed)
+
+    def finish(self, elapsed: float) -> WorkflowResult:
+        result = self.result
+        status = result.node_status
+        for node_id in self.workflow.order:
+            status.setdefault(node_id, "skipped")
+        result.node_status = {node_id: status[node_id] for node_id in self.workflow.order}
+        result.status = "success" if all(s == "success" for s in status.values()) else "failed"
+        result.execution_time = elapsed
+        return result
+
+
+def _capture_print(buffer: list[str]) -> Callable[..., None]:
+    def print(*values: object, sep: str | None = " ", end: str | None = "\n", file: Any = None,  # noqa: A001
+              flush: bool = False) -> None:
+        """print() for node code: text goes to the node's log in the run's result (``file=`` still works)."""
+        if file is not None:
+            _print(*values, sep=sep, end=end, file=file, flush=flush)
+            return
+        buffer.append((" " if sep is None else sep).join(map(str, values)) + ("\n" if end is None else end))
+
+    return print
+
+
+def _result_error(node_id: str, output: object) -> NodeResultError:
+    if output is _MISSING:
+        return NodeResultError(
+            f"node {node_id!r} finished without assigning `result`; end its code with result = {{...}}"
+        )
+    return NodeResultError(
+        f"node {node_id!r} assigned `result` a {type(output).__name__} ({output!r:.80}); it must be a dict, "
+        f"for example result = {{'value': ...}}"
+    )
+
+
+def _checked_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise TypeError(f"workflow inputs must be a mapping of variable names to values, got {type(inputs).__name__}")
+    for name in inputs:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"workflow input {name!r} is not a valid Python variable name; node code reads "
+                             f"inputs as variables")
+        if name in RESERVED_NAMES:
+            raise ValueError(f"workflow input {name!r} would hide the runtime's {name!r} in node code; rename it")
+    return dict(inputs)
+
+
+def _as_resources(resources: ResourceRegistry | Mapping[str, Any] | None) -> ResourceRegistry | MappingResources:
+    if resources is None:
+        return MappingResources({})
+    if isinstance(resources, ResourceRegistry):
+        return resources
+    if isinstance(resources, Mapping):
+        return MappingResources(dict(resources))
+    if hasattr(resources, "get") and hasattr(resources, "names"):
+        return resources  # a registry-like object (the testing framework's)
+    raise TypeError(f"resources must be a ResourceRegistry or a mapping of names to objects, "
+                    f"got {type(resources).__name__}")
+
+
+def _check_timeout(name: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
