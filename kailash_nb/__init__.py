@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow, WorkflowResult
-
 __version__ = "0.1.0"
 __all__ = ["AsyncLocalRuntime", "AsyncWorkflowBuilder", "Workflow", "WorkflowResult", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import workflow
+
+        return getattr(workflow, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,7 +1,10 @@
 """The async workflow engine: build workflows of async code nodes and run them on asyncio.
 
-Standard library only, so that importing it stays fast.
+Standard library only, so that importing it stays fast; the runtime (and with it asyncio) is imported on
+first use of ``AsyncLocalRuntime`` or ``ResourceRegistry``.
 """
+
+from typing import Any
 
 from .builder import AsyncWorkflowBuilder
 from .context import current_node_id
@@ -26,9 +29,27 @@ from .errors import (
     WorkflowValidationError,
 )
 from .graph import Connection, Node, Workflow
-from .resources import ResourceCleanupError, ResourceRegistry
 from .result import NodeTiming, WorkflowResult
-from .runtime import AsyncLocalRuntime
+
+_LAZY = {
+    "AsyncLocalRuntime": "runtime",
+    "ResourceRegistry": "resources",
+    "ResourceCleanupError": "resources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 __all__ = [
     "AsyncLocalRuntime",
@@ -57,5 +78,6 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowResult",
+    "WorkflowValidationError",
     "current_node_id",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import graphlib
 import keyword
 
@@ -127,5 +126,7 @@ def _check_node_id(node_id: object) -> None:
 
 
 def _did_you_mean(name: str, candidates: object) -> str:
+    import difflib  # only on this error path: keeps the import of the engine light
+
     matches = difflib.get_close_matches(name, list(candidates), n=1)  # type: ignore[arg-type]
     return f" (did you mean {matches[0]!r}?)" if matches else ""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
 import linecache
 import textwrap
+import zlib
+from _ast import PyCF_ALLOW_TOP_LEVEL_AWAIT  # the C module behind ast: the flag without importing ast
 from dataclasses import dataclass
+from inspect import CO_COROUTINE
 from types import CodeType
 
 from .errors import NodeSyntaxError
-
-_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,7 +38,7 @@ def compile_node(node_id: str, code: str) -> NodeCode:
     source = normalize(code)
     filename = _filename(node_id, source)
     try:
-        compiled = compile(source, filename, "exec", flags=_FLAGS, dont_inherit=True)
+        compiled = compile(source, filename, "exec", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except SyntaxError as exc:
         lines = source.splitlines()
         lineno = exc.lineno
@@ -56,7 +54,7 @@ def compile_node(node_id: str, code: str) -> NodeCode:
         ) from None
     lines_with_ends = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines_with_ends, filename)
-    return NodeCode(source, filename, compiled, bool(compiled.co_flags & inspect.CO_COROUTINE))
+    return NodeCode(source, filename, compiled, bool(compiled.co_flags & CO_COROUTINE))
 
 
 def _filename(node_id: str, source: str) -> str:
@@ -65,5 +63,5 @@ def _filename(node_id: str, source: str) -> str:
     cached = linecache.cache.get(name)
     if cached is None or "".join(cached[2]) == source:
         return name
-    digest = hashlib.sha1(source.encode()).hexdigest()[:8]
+    digest = f"{zlib.crc32(source.encode()):08x}"
     return f"<node {node_id} {digest}>"

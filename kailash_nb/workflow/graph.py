@@ -68,10 +68,7 @@ def resolve_path(output: Mapping[str, Any], path: str, *, node: str, consumer: C
             available = f"none: it is a {type(value).__name__}, not a dict"
         at = ".".join(keys[: depth + 1])
         where = f"{at!r} of path {path!r}" if at != path else f"{path!r}"
-        if consumer is not None:
-            who = f"connection {node}.{path} -> {consumer.target}.{consumer.target_input}: "
-        else:
-            who = ""
+        who = f"connection {node}.{path} -> {consumer.target}.{consumer.target_input}: " if consumer else ""
         inside = f" under {'.'.join(keys[:depth])!r}" if depth else ""
         raise ConnectionPathError(
             f"{who}node {node!r} produced no {where}; keys{inside}: {available}"
@@ -81,7 +78,10 @@ def resolve_path(output: Mapping[str, Any], path: str, *, node: str, consumer: C
 
 @dataclass(slots=True, frozen=True, eq=False)
 class Workflow:
-    """A built, immutable workflow. Build it with ``AsyncWorkflowBuilder``; run it with ``AsyncLocalRuntime``."""
+    """A built, immutable workflow. Build it with ``AsyncWorkflowBuilder``; run it with ``AsyncLocalRuntime``.
+
+    ``order`` is a topological order of the node ids; ``roots`` the nodes with no incoming connection.
+    """
 
     name: str
     nodes: Mapping[str, Node]
@@ -90,6 +90,7 @@ class Workflow:
     inbound: Mapping[str, tuple[Connection, ...]] = field(repr=False)
     successors: Mapping[str, tuple[str, ...]] = field(repr=False)
     predecessors: Mapping[str, tuple[str, ...]] = field(repr=False)
+    roots: tuple[str, ...] = field(repr=False, default=())
 
     @classmethod
     def create(cls, name: str, nodes: Mapping[str, Node], connections: tuple[Connection, ...],
@@ -110,12 +111,8 @@ class Workflow:
             inbound=MappingProxyType({k: tuple(v) for k, v in inbound.items()}),
             successors=MappingProxyType({k: tuple(v) for k, v in successors.items()}),
             predecessors=MappingProxyType({k: tuple(v) for k, v in predecessors.items()}),
+            roots=tuple(n for n in order if not predecessors[n]),
         )
-
-    @property
-    def roots(self) -> tuple[str, ...]:
-        """Nodes with no incoming connection, in plan order."""
-        return tuple(n for n in self.order if not self.predecessors[n])
 
     def __repr__(self) -> str:
         edges = ", ".join(f"{c.source}.{c.source_output}->{c.target}.{c.target_input}" for c in self.connections)

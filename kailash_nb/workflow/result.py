@@ -61,10 +61,9 @@ class WorkflowResult:
 
     def raise_for_status(self) -> WorkflowResult:
         """Re-raise the original exception of the first failed node; return self when all succeeded."""
-        for node in self.failed_nodes:
-            raise self.errors[node]
-        for node, error in self.errors.items():
-            raise error
+        failed = self.failed_nodes or tuple(self.errors)
+        if failed:
+            raise self.errors[failed[0]]
         return self
 
     def summary(self) -> str:

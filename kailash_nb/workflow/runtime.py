@@ -232,7 +232,7 @@ class _Run:
 
 
 def _capture_print(buffer: list[str]) -> Callable[..., None]:
-    def print(*values: object, sep: str | None = " ", end: str | None = "\n", file: Any = None,  # noqa: A001
+    def print(*values: object, sep: str | None = " ", end: str | None = "\n", file: Any = None,
               flush: bool = False) -> None:
         """print() for node code: text goes to the node's log in the run's result (``file=`` still works)."""
         if file is not None:

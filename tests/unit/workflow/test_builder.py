@@ -1,0 +1,176 @@
+import itertools
+
+import pytest
+
+from kailash_nb.workflow import (
+    AsyncWorkflowBuilder,
+    CycleError,
+    DuplicateInputError,
+    DuplicateNodeError,
+    EmptyWorkflowError,
+    InvalidInputNameError,
+    InvalidNodeIdError,
+    InvalidPathError,
+    NodeSyntaxError,
+    SelfConnectionError,
+    UnknownNodeError,
+    WorkflowValidationError,
+)
+
+
+def builder(*nodes: str) -> AsyncWorkflowBuilder:
+    b = AsyncWorkflowBuilder("wf")
+    for node in nodes:
+        b.add_async_code(node, "result = {}")
+    return b
+
+
+def test_build_returns_immutable_workflow_with_plan():
+    wf = (builder("a", "b", "c")
+          .add_connection("a", "x", "b", "x")
+          .add_connection("b", "y", "c", "y")
+          .build())
+    assert wf.name == "wf"
+    assert list(wf.nodes) == ["a", "b", "c"]
+    assert wf.order == ("a", "b", "c")
+    assert wf.roots == ("a",)
+    assert [c.target_input for c in wf.connections] == ["x", "y"]
+    with pytest.raises(TypeError):
+        wf.nodes["d"] = wf.nodes["a"]  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        wf.name = "other"  # type: ignore[misc]
+
+
+def test_builder_changes_after_build_do_not_touch_the_workflow():
+    b = builder("a")
+    wf = b.build()
+    b.add_async_code("b", "result = {}")
+    assert list(wf.nodes) == ["a"]
+
+
+def test_all_validation_errors_are_value_errors():
+    assert issubclass(WorkflowValidationError, ValueError)
+    for cls in (CycleError, DuplicateInputError, DuplicateNodeError, InvalidInputNameError,
+                NodeSyntaxError, SelfConnectionError, UnknownNodeError):
+        assert issubclass(cls, WorkflowValidationError)
+
+
+def test_duplicate_node_id_names_the_node():
+    with pytest.raises(DuplicateNodeError, match="workflow 'wf' already has a node 'a'"):
+        builder("a").add_async_code("a", "result = {}")
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "a.b", "a b", 3])
+def test_invalid_node_id_is_rejected(bad):
+    with pytest.raises(InvalidNodeIdError, match="node id"):
+        AsyncWorkflowBuilder("wf").add_async_code(bad, "result = {}")
+
+
+def test_unknown_node_in_connection_suggests_the_close_name():
+    b = builder("producer", "consumer").add_connection("produce", "items", "consumer", "items")
+    with pytest.raises(UnknownNodeError) as info:
+        b.build()
+    message = str(info.value)
+    assert "source node 'produce' does not exist" in message
+    assert "did you mean 'producer'?" in message
+    assert "nodes: producer, consumer" in message
+
+
+def test_unknown_target_without_close_match_lists_nodes():
+    with pytest.raises(UnknownNodeError, match=r"target node 'zzz' does not exist; nodes: a"):
+        builder("a").add_connection("a", "x", "zzz", "x").build()
+
+
+def test_self_connection_is_rejected_at_add_time():
+    with pytest.raises(SelfConnectionError, match=r"a\.x -> a\.y: node 'a' cannot be connected to itself"):
+        builder("a").add_connection("a", "x", "a", "y")
+
+
+def test_cycle_names_its_nodes_in_order():
+    b = (builder("a", "b", "c", "d")
+         .add_connection("a", "x", "b", "x")
+         .add_connection("b", "x", "c", "x")
+         .add_connection("c", "x", "a", "x")
+         .add_connection("c", "x", "d", "x"))
+    with pytest.raises(CycleError) as info:
+        b.build()
+    cycle = info.value.nodes
+    assert cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
+    # each node feeds the next one
+    edges = {("a", "b"), ("b", "c"), ("c", "a")}
+    assert all(pair in edges for pair in itertools.pairwise(cycle))
+    assert "has a cycle: " + " -> ".join(cycle) in str(info.value)
+
+
+def test_two_connections_into_one_input_are_rejected():
+    b = builder("a", "b", "c").add_connection("a", "x", "c", "v")
+    with pytest.raises(DuplicateInputError, match=r"input 'v' of node 'c' is already fed by a\.x"):
+        b.add_connection("b", "y", "c", "v")
+
+
+@pytest.mark.parametrize("name", ["1x", "my-var", "class", "", "a.b"])
+def test_target_input_must_be_a_variable_name(name):
+    with pytest.raises(InvalidInputNameError, match="is not a valid Python variable name"):
+        builder("a", "b").add_connection("a", "x", "b", name)
+
+
+@pytest.mark.parametrize("name", ["result", "get_resource"])
+def test_target_input_cannot_hide_runtime_names(name):
+    with pytest.raises(InvalidInputNameError, match="would hide the runtime's"):
+        builder("a", "b").add_connection("a", "x", "b", name)
+
+
+@pytest.mark.parametrize("path", ["", "a..b", ".a", "a."])
+def test_source_output_must_be_a_dotted_path(path):
+    with pytest.raises(InvalidPathError, match="dotted path"):
+        builder("a", "b").add_connection("a", path, "b", "v")
+
+
+def test_syntax_error_names_node_line_and_code():
+    code = """
+        x = 1
+        y = [1, 2
+        z = 3
+        result = {}
+    """
+    with pytest.raises(NodeSyntaxError) as info:
+        AsyncWorkflowBuilder("wf").add_async_code("parser", code)
+    err = info.value
+    assert err.node_id == "parser"
+    assert err.lineno in (2, 3)  # CPython points at the unclosed bracket or the line after
+    assert str(err).startswith(f"node 'parser' has a syntax error, line {err.lineno}:")
+    assert err.line.strip() in {"y = [1, 2", "z = 3"}
+    assert err.line.strip() in str(err)
+
+
+def test_await_inside_a_plain_function_is_a_syntax_error():
+    with pytest.raises(NodeSyntaxError, match="line 2"):
+        AsyncWorkflowBuilder("wf").add_async_code("n", "def f():\n    await g()\nresult = {}")
+
+
+def test_empty_workflow_cannot_be_built():
+    with pytest.raises(EmptyWorkflowError, match="has no nodes"):
+        AsyncWorkflowBuilder("wf").build()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "1", True])
+def test_node_timeout_must_be_positive_seconds(timeout):
+    with pytest.raises(ValueError, match="node 'a': timeout must be a positive number"):
+        AsyncWorkflowBuilder("wf").add_async_code("a", "result = {}", timeout=timeout)
+
+
+def test_node_code_must_be_a_string():
+    with pytest.raises(TypeError, match="node 'a': code must be a str"):
+        AsyncWorkflowBuilder("wf").add_async_code("a", None)  # type: ignore[arg-type]
+
+
+def test_node_keeps_dedented_source_and_description():
+    wf = AsyncWorkflowBuilder("wf").add_async_code("described_node", """
+        x = 1
+        result = {"x": x}
+    """, description="makes x", timeout=2).build()
+    node = wf.nodes["described_node"]
+    assert node.source == 'x = 1\nresult = {"x": x}\n'
+    assert node.description == "makes x"
+    assert node.timeout == 2
+    assert node.filename == "<node described_node>"

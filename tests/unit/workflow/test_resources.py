@@ -1,0 +1,100 @@
+import asyncio
+
+import pytest
+
+from kailash_nb.workflow import ResourceCleanupError, ResourceNotFoundError, ResourceRegistry
+
+
+def make(cls_method):
+    """A class whose instances have exactly one cleanup method, found on the type as the registry expects."""
+    def close(self):
+        self.log.append(self.name)
+        if self.fail:
+            raise OSError(f"{self.name} would not close")
+
+    async def aclose(self):
+        close(self)
+
+    body = {"__init__": lambda self, name, log, fail=False: self.__dict__.update(name=name, log=log, fail=fail),
+            cls_method: aclose if cls_method == "aclose" else close}
+    return type(f"With{cls_method}", (), body)
+
+
+def test_factories_run_lazily_once_and_clean_up_in_reverse_order():
+    log: list[str] = []
+    created: list[str] = []
+
+    async def main():
+        registry = ResourceRegistry()
+        for name, method in (("first", "aclose"), ("second", "close"), ("third", "cleanup")):
+            def factory(name=name, method=method):
+                created.append(name)
+                return make(method)(name, log)
+            registry.register_factory(name, factory)
+
+        async def async_factory():
+            created.append("fourth")
+            return make("aclose")("fourth", log)
+
+        registry.register_factory("fourth", async_factory)
+        assert created == []
+        for name in ("second", "first", "fourth", "third", "first"):
+            await registry.get(name)
+        assert created == ["second", "first", "fourth", "third"]
+        await registry.aclose()
+
+    asyncio.run(main())
+    assert log == ["third", "fourth", "first", "second"]
+
+
+def test_instances_are_not_cleaned_up_by_the_registry():
+    log: list[str] = []
+
+    async def main():
+        async with ResourceRegistry() as registry:
+            registry.register_instance("mine", make("close")("mine", log))
+            await registry.get("mine")
+
+    asyncio.run(main())
+    assert log == []
+
+
+def test_cleanup_errors_are_reported_together_after_every_cleanup_ran():
+    log: list[str] = []
+
+    async def main():
+        registry = ResourceRegistry()
+        registry.register_factory("a", lambda: make("close")("a", log, fail=True))
+        registry.register_factory("b", lambda: make("aclose")("b", log))
+        registry.register_factory("c", lambda: make("cleanup")("c", log, fail=True))
+        for name in "abc":
+            await registry.get(name)
+        await registry.aclose()
+
+    with pytest.raises(ResourceCleanupError) as info:
+        asyncio.run(main())
+    assert log == ["c", "b", "a"]
+    assert set(info.value.errors) == {"a", "c"}
+    assert str(info.value) == ("cleanup failed for 2 resource(s): c: OSError: c would not close; "
+                               "a: OSError: a would not close")
+
+
+def test_unknown_resource_lists_registered_names():
+    async def main():
+        registry = ResourceRegistry()
+        registry.register_instance("cache", object())
+        registry.register_factory("db", object)
+        await registry.get("http")
+
+    with pytest.raises(ResourceNotFoundError, match=r"asked for resource 'http'.*registered: 'cache', 'db'"):
+        asyncio.run(main())
+
+
+def test_names_must_be_unique_and_factories_callable():
+    registry = ResourceRegistry()
+    registry.register_instance("x", 1)
+    with pytest.raises(ValueError, match="resource 'x' is already registered"):
+        registry.register_factory("x", object)
+    with pytest.raises(TypeError, match="resource 'y': factory must be callable"):
+        registry.register_factory("y", 42)  # type: ignore[arg-type]
+    assert registry.names == ("x",) and "x" in registry
