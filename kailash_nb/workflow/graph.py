@@ -48,9 +48,12 @@ class Connection:
 
 
 def resolve_path(output: Mapping[str, Any], path: str, *, node: str, consumer: Connection | None = None) -> Any:
-    """Value at dotted ``path`` in ``output``; ``result.`` is an optional prefix; list items by index."""
+    """Value at dotted ``path`` in ``output``; ``result.`` is an optional prefix (``result`` alone is the
+    whole output, unless the output has a key ``result``); list items by index."""
     keys = path.split(".")
-    if keys[0] == "result" and len(keys) > 1 and "result" not in output:
+    if keys[0] == "result" and "result" not in output:
+        if len(keys) == 1:
+            return output
         keys = keys[1:]
     value: Any = output
     for depth, key in enumerate(keys):

@@ -99,7 +99,8 @@ class ResourceRegistry:
 
 
 async def cleanup(instance: Any) -> None:
-    """Call the first of ``aclose``/``close``/``cleanup`` the object has, awaiting it if needed."""
+    """Call the first of ``aclose``/``close``/``cleanup`` that the object's class defines, awaiting it if
+    needed. Only methods of the class count, so a mock's auto-created attributes are never called."""
     for method_name in _CLEANUP_METHODS:
         method = getattr(type(instance), method_name, None)
         if method is None:

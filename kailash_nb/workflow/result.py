@@ -37,6 +37,8 @@ class WorkflowResult:
     node_timings: dict[str, NodeTiming] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     execution_time: float = 0.0
+    #: ``time.perf_counter()`` when the run started: node timings are relative to it.
+    started: float = 0.0
 
     @property
     def ok(self) -> bool:

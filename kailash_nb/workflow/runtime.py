@@ -84,7 +84,7 @@ class AsyncLocalRuntime:
         run = _Run(self, workflow, _checked_inputs(inputs), _as_resources(resources), namespace)
         limit = self.timeout if timeout is None else timeout
         started = perf_counter()
-        run.started = started
+        run.started = run.result.started = started
         try:
             if limit is None:
                 await run.schedule()

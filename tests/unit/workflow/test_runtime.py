@@ -73,6 +73,15 @@ def test_connection_passes_the_value_at_the_path_not_the_whole_dict():
     assert run(wf).get_output("c") == {"f": 7, "g": 7, "r": 3, "d": {"field": 7, "other": 0}}
 
 
+def test_path_result_alone_passes_the_whole_output():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("p", "result = {'a': 1, 'b': 2}")
+          .add_async_code("c", "result = {'all': everything}")
+          .add_connection("p", "result", "c", "everything")
+          .build())
+    assert run(wf).get_output("c", "all") == {"a": 1, "b": 2}
+
+
 def test_a_result_key_named_result_wins_over_the_prefix():
     wf = (AsyncWorkflowBuilder("wf")
           .add_async_code("p", "result = {'result': {'x': 1}, 'x': 2}")
@@ -137,12 +146,14 @@ def test_node_exception_is_kept_with_a_traceback_showing_node_lines():
         x = 1
         raise ValueError("Invalid input: x")
     """
-    result = run(one(code, node="validator"))
+    workflow = one(code, node="validator")
+    result = run(workflow)
     error = result.errors["validator"]
     assert isinstance(error, ValueError)
     frames = traceback.extract_tb(error.__traceback__)
+    assert frames[-1].filename.startswith("<node validator")  # a content hash follows if the id was reused
     assert (frames[-1].filename, frames[-1].lineno, frames[-1].line) == (
-        "<node validator>", 2, 'raise ValueError("Invalid input: x")')
+        workflow.nodes["validator"].filename, 2, 'raise ValueError("Invalid input: x")')
     with pytest.raises(ValueError, match="Invalid input") as info:
         result.raise_for_status()
     assert info.value is error

@@ -1,0 +1,325 @@
+"""Assertions for async workflow tests: on results, on recorded calls, and on behaviour over time.
+
+Every failure message says what was expected and what happened (the failed nodes and their errors, the
+calls that were made, the series of samples), so that a failing test explains itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .mocks import CallRecord
+from .utils import AsyncTestUtils, Deadline, _resolve
+
+if TYPE_CHECKING:
+    from kailash_nb.workflow import WorkflowResult
+
+__all__ = [
+    "AsyncAssertions",
+    "ConvergenceError",
+    "ConvergenceResult",
+    "PerformanceResult",
+    "assert_calls",
+    "assert_no_calls",
+    "assert_node_output",
+    "assert_workflow_failed",
+    "assert_workflow_success",
+    "time_limit",
+]
+
+# -- workflow results ----------------------------------------------------------------------------------
+
+def _describe_failures(result: WorkflowResult) -> str:
+    lines = []
+    for node, status in result.node_status.items():
+        if status == "success":
+            continue
+        error = result.errors.get(node)
+        detail = f": {type(error).__name__}: {error}" if error is not None else ""
+        lines.append(f"  - {node} {status}{detail}")
+    return "\n".join(lines)
+
+
+def assert_workflow_success(result: WorkflowResult) -> None:
+    """Fail unless every node succeeded; the message lists each node that did not, with its error."""
+    if result.status == "success":
+        return
+    failed = len(result.failed_nodes)
+    raise AssertionError(
+        f"workflow {result.workflow.name!r} failed ({failed} node(s) raised):\n{_describe_failures(result)}"
+    )
+
+
+def assert_workflow_failed(result: WorkflowResult, node: str | None = None,
+                           error: type[BaseException] | None = None) -> None:
+    """Fail unless the run failed; optionally that ``node`` failed, with an ``error`` instance."""
+    if result.status != "failed":
+        raise AssertionError(f"expected workflow {result.workflow.name!r} to fail, but every node succeeded")
+    if node is None:
+        return
+    status = result.node_status.get(node)
+    if status != "failed":
+        raise AssertionError(f"expected node {node!r} to fail, but its status is {status!r}; "
+                             f"failed: {', '.join(result.failed_nodes) or 'none'}")
+    if error is not None and not isinstance(result.errors[node], error):
+        raised = result.errors[node]
+        raise AssertionError(f"expected node {node!r} to raise {error.__name__}, "
+                             f"it raised {type(raised).__name__}: {raised}")
+
+
+def assert_node_output(result: WorkflowResult, node: str, expected: Any, key: str | None = None) -> None:
+    """Fail unless ``node``'s output (or the value at dotted ``key`` in it) equals ``expected``."""
+    where = f"node {node!r} output" + (f" {key!r}" if key is not None else "")
+    try:
+        actual = result.get_output(node, key)
+    except LookupError as exc:
+        raise AssertionError(f"{where}: expected {expected!r}, but {exc}") from None
+    if actual != expected:
+        raise AssertionError(f"{where}: expected {expected!r}, got {actual!r}")
+
+
+# -- recorded calls ------------------------------------------------------------------------------------
+
+def _matches(call: CallRecord, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> bool:
+    if args is not None and tuple(call.args) != tuple(args):
+        return False
+    if kwargs is not None:
+        return all(k in call.kwargs and call.kwargs[k] == v for k, v in kwargs.items())
+    return True
+
+
+def _calls_made(resource: str, calls: Iterable[CallRecord]) -> str:
+    made = [f"  {c.describe()}" for c in calls]
+    return f"calls to {resource!r}:\n" + "\n".join(made) if made else f"no calls were made to {resource!r}"
+
+
+def assert_calls(resource: str, method: str, calls: Sequence[CallRecord], times: int | None = None,
+                 with_args: Sequence[Any] | None = None, with_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Check ``calls`` (all calls to ``resource``) for calls of ``method``.
+
+    Only calls whose positional args equal ``with_args`` and whose kwargs include ``with_kwargs`` count;
+    ``times`` is the exact count expected, or at least one call when omitted.
+    """
+    matching = [c for c in calls if c.method == method and _matches(c, with_args, with_kwargs)]
+    if (times is None and matching) or (times is not None and len(matching) == times):
+        return
+    wanted = "at least once" if times is None else f"{times} time(s)"
+    filters = []
+    if with_args is not None:
+        filters.append(f"args {tuple(with_args)!r}")
+    if with_kwargs is not None:
+        filters.append(f"kwargs including {dict(with_kwargs)!r}")
+    with_text = f" with {' and '.join(filters)}" if filters else ""
+    raise AssertionError(
+        f"expected {resource}.{method}() to be called {wanted}{with_text}, "
+        f"it was called {len(matching)} time(s); {_calls_made(resource, calls)}"
+    )
+
+
+def assert_no_calls(resource: str, calls: Sequence[CallRecord], method: str | None = None) -> None:
+    """Fail if ``calls`` holds a call (of ``method``, when given); the message lists them."""
+    offending = [c for c in calls if method is None or c.method == method]
+    if offending:
+        what = f"{resource}.{method}()" if method else f"resource {resource!r}"
+        raise AssertionError(f"expected {what} not to be called, it was called {len(offending)} time(s); "
+                             f"{_calls_made(resource, calls)}")
+
+
+# -- time ----------------------------------------------------------------------------------------------
+
+def time_limit(seconds: float) -> Deadline:
+    """``async with time_limit(2.0): ...``: the body is cancelled at the limit and the assertion fails,
+    naming the limit; a body that raised keeps its own exception."""
+
+    def expired(limit: float, elapsed: float) -> BaseException:
+        return AssertionError(f"time limit of {limit:g} s exceeded: the block was still running and was "
+                              f"cancelled after {elapsed:.3f} s")
+
+    def blocked(limit: float, elapsed: float) -> BaseException:
+        return AssertionError(f"time limit of {limit:g} s exceeded: the block took {elapsed:.3f} s without "
+                              "yielding to the event loop, so it could not be cancelled at the limit")
+
+    return Deadline(seconds, expired, blocked)
+
+
+@dataclass(slots=True, frozen=True)
+class PerformanceResult:
+    """What ``assert_performance`` measured: total ``time`` (s), ``throughput`` (operations/s) and one
+    duration per awaited call in ``samples`` (a single one when a batch awaitable was given)."""
+
+    time: float
+    throughput: float
+    operations: int
+    samples: tuple[float, ...]
+    max_time: float | None = None
+    min_throughput: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ConvergenceResult:
+    """The series ``assert_converges`` collected: ``samples`` in order, with ``times`` (s since start)."""
+
+    samples: tuple[float, ...]
+    times: tuple[float, ...]
+    converged: bool
+    tolerance: float
+    window: int
+    elapsed: float
+
+    @property
+    def value(self) -> float | None:
+        """The last sample: the value the series settled at, when it converged."""
+        return self.samples[-1] if self.samples else None
+
+
+class ConvergenceError(AssertionError):
+    """The series did not settle; ``result`` keeps the samples (for a chart)."""
+
+    def __init__(self, message: str, result: ConvergenceResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _format_series(samples: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{s:.6g}" if isinstance(s, float) else repr(s) for s in samples) + "]"
+
+
+class AsyncAssertions:
+    """Assertions about async behaviour over time. All are static coroutines except ``assert_time_limit``."""
+
+    assert_time_limit = staticmethod(time_limit)
+
+    @staticmethod
+    async def assert_performance(
+        awaitable_or_factory: Awaitable[Any] | Callable[[], Any],
+        max_time: float | None = None,
+        min_throughput: float | None = None,
+        operations: int = 1,
+    ) -> PerformanceResult:
+        """Measure and check how fast work runs; return the figures.
+
+        A zero-argument callable is called ``operations`` times in turn (each result awaited when
+        awaitable), one sample per call. An awaitable (a coroutine can only be awaited once) is awaited
+        once and counts as a batch of ``operations`` operations: throughput = operations / time.
+        """
+        if not isinstance(operations, int) or operations < 1:
+            raise ValueError(f"operations must be a positive int, got {operations!r}")
+        samples: list[float] = []
+        started = time.perf_counter()
+        if inspect.isawaitable(awaitable_or_factory):
+            await awaitable_or_factory
+            samples.append(time.perf_counter() - started)
+        elif callable(awaitable_or_factory):
+            for _ in range(operations):
+                begun = time.perf_counter()
+                await _resolve(awaitable_or_factory())
+                samples.append(time.perf_counter() - begun)
+        else:
+            raise TypeError(f"assert_performance needs an awaitable or a zero-argument callable, "
+                            f"got {type(awaitable_or_factory).__name__}")
+        elapsed = time.perf_counter() - started
+        throughput = operations / elapsed if elapsed > 0 else float("inf")
+        result = PerformanceResult(elapsed, throughput, operations, tuple(samples), max_time, min_throughput)
+        problems = []
+        if max_time is not None and elapsed > max_time:
+            problems.append(f"took {elapsed:.4f} s, more than max_time={max_time:g} s")
+        if min_throughput is not None and throughput < min_throughput:
+            problems.append(f"throughput {throughput:.1f} ops/s is below min_throughput={min_throughput:g} "
+                            f"ops/s ({operations} operations in {elapsed:.4f} s)")
+        if problems:
+            raise AssertionError("performance: " + "; ".join(problems))
+        return result
+
+    @staticmethod
+    async def assert_converges(getter: Callable[[], Any], tolerance: float, timeout: float = 10.0,
+                               samples: int = 20, *, window: int = 3, interval: float = 0.0
+                               ) -> ConvergenceResult:
+        """Sample ``getter()`` (sync or async) until the last ``window`` samples lie within ``tolerance``
+        of each other (max - min), at most ``samples`` times and ``timeout`` seconds.
+
+        Passes as soon as the series settles; fails with the whole series in the message. The result,
+        and the ``ConvergenceError.result`` of a failure, keep the samples for a chart.
+        """
+        if samples < 1 or window < 1:
+            raise ValueError(f"samples and window must be at least 1, got samples={samples}, window={window}")
+        window = min(window, samples)
+        values: list[float] = []
+        times: list[float] = []
+        started = time.perf_counter()
+
+        def outcome(converged: bool) -> ConvergenceResult:
+            return ConvergenceResult(tuple(values), tuple(times), converged, tolerance, window,
+                                     time.perf_counter() - started)
+
+        def settled() -> bool:
+            last = values[-window:]
+            return len(last) == window and max(last) - min(last) <= tolerance
+
+        def failure(why: str) -> ConvergenceError:
+            last = values[-window:]
+            spread = f"; the last {len(last)} spread {max(last) - min(last):.6g}" if last else ""
+            result = outcome(False)
+            return ConvergenceError(
+                f"did not converge within tolerance {tolerance:g} ({why}{spread}); "
+                f"series of {len(values)} samples: {_format_series(values)}", result)
+
+        def expired(limit: float, elapsed: float) -> BaseException:
+            return failure(f"timeout of {limit:g} s reached")
+
+        async with Deadline(timeout, expired):
+            while len(values) < samples:
+                values.append(await _resolve(getter()))
+                times.append(time.perf_counter() - started)
+                if settled():
+                    return outcome(True)
+                await asyncio.sleep(interval)
+        raise failure(f"{samples} samples taken")
+
+    @staticmethod
+    async def assert_eventually(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05,
+                                message: str | None = None) -> Any:
+        """Pass as soon as ``condition()`` (sync or async) is truthy; return its value.
+
+        An ``AssertionError`` raised by the condition counts as "not yet"; the last one is shown when
+        the timeout passes. Other exceptions propagate at once.
+        """
+        last: list[Any] = [None]
+
+        async def check() -> Any:
+            try:
+                last[0] = await _resolve(condition())
+            except AssertionError as error:
+                last[0] = error
+                return False
+            return last[0]
+
+        try:
+            return await AsyncTestUtils.wait_for_condition(check, timeout, interval)
+        except TimeoutError:
+            what = message or f"condition {getattr(condition, '__qualname__', condition)!r}"
+            raise AssertionError(f"{what} did not become true within {timeout:g} s; "
+                                 f"last value: {last[0]!r}") from None
+
+    @staticmethod
+    async def assert_concurrent_safe(operation: Callable[[], Any], concurrency: int = 10, *,
+                                     check: Callable[[list[Any]], Any] | None = None) -> list[Any]:
+        """Run ``operation()`` ``concurrency`` times at once; fail if any call raised or ``check(results)``
+        (sync or async) returns false or raises ``AssertionError``. Returns the results in order."""
+        if not callable(operation):
+            raise TypeError("assert_concurrent_safe needs a callable that starts one operation per call")
+        results = await AsyncTestUtils.run_concurrent(*(operation for _ in range(concurrency)),
+                                                      return_exceptions=True)
+        errors = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+        if errors:
+            listed = "; ".join(f"#{i} {type(e).__name__}: {e}" for i, e in errors)
+            raise AssertionError(f"{len(errors)} of {concurrency} concurrent calls raised: {listed}")
+        if check is not None and not await _resolve(check(results)):
+            raise AssertionError(f"check {getattr(check, '__qualname__', check)!r} failed for the "
+                                 f"{concurrency} concurrent results: {results!r:.300}")
+        return results
+

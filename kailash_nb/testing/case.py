@@ -1,0 +1,371 @@
+"""``AsyncWorkflowTestCase``: one test class for workflows, run by pytest, unittest or ``async with``.
+
+Each test gets a fresh instance, and its async ``setUp``, test method and ``tearDown`` run on one event
+loop: a new loop per test under pytest and ``python -m unittest``, the caller's running loop under
+``async with MyTest() as t: await t.test_x()`` (a notebook). Resources made with ``create_test_resource``
+are cleaned up after ``tearDown``, newest first, whether the test passed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import logging
+import sys
+import unittest
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
+
+from . import assertions
+from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
+from .utils import Deadline
+
+__all__ = ["AsyncWorkflowTestCase"]
+
+logger = logging.getLogger(__name__)  # DEBUG: resources created and cleaned up, workflows run
+
+ResourceFactory = Callable[[], Any]
+
+
+@dataclass(slots=True, frozen=True)
+class _Resource:
+    value: Any  # what tests and node code get: the object itself, or its TrackedResource proxy for a mock
+    mock: bool
+
+
+class _TestLoop:
+    """A private event loop for one test (unittest/pytest runs), closed like ``asyncio.run`` closes its
+    loop: leftover tasks cancelled, async generators and the default executor shut down."""
+
+    def __init__(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "an AsyncWorkflowTestCase cannot start its own event loop inside a running one; in a "
+                "notebook or async code use `async with MyTest() as t: await t.test_x()`")
+        self.loop = asyncio.new_event_loop()
+        self.context = contextvars.copy_context()
+        asyncio.set_event_loop(self.loop)
+
+    def run(self, value: Any) -> Any:
+        if not inspect.isawaitable(value):
+            return value
+        if sys.version_info >= (3, 11):
+            task = self.loop.create_task(_awaited(value), context=self.context)
+        else:  # pragma: no cover - Python 3.10: context changes do not carry from setUp to the test
+            task = self.loop.create_task(_awaited(value))
+        return self.loop.run_until_complete(task)
+
+    def close(self) -> None:
+        loop = self.loop
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _awaited(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    if hasattr(error, "add_note"):  # Python 3.11+
+        error.add_note(note)
+
+
+class AsyncWorkflowTestCase(unittest.TestCase):
+    """Base class for async workflow tests.
+
+    Write ``async def setUp`` / ``async def tearDown`` (calling ``await super().setUp()``) and
+    ``async def test_*`` methods. In a test: ``create_test_resource`` real or mock resources,
+    ``execute_workflow``, then the ``assert_*`` methods and ``get_calls`` to check what happened.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("setUp", "tearDown"):
+            method = cls.__dict__.get(name)
+            if method is not None and not inspect.iscoroutinefunction(method):
+                raise TypeError(
+                    f"{cls.__qualname__}.{name} must be `async def {name}(self)` and call "
+                    f"`await super().{name}()`: AsyncWorkflowTestCase runs setUp, the test and tearDown "
+                    "on one event loop")
+
+    def __init__(self, methodName: str = "runTest") -> None:
+        super().__init__(methodName)
+        self.calls = CallTracker()
+        self._reset_state()
+        self._loop: _TestLoop | None = None
+
+    def _reset_state(self) -> None:
+        self.calls.reset()  # the same tracker: a fixture may hold it already
+        self._registry = ResourceRegistry()
+        self._resources: dict[str, _Resource] = {}
+        self._runtime: AsyncLocalRuntime | None = None
+        self._failure: BaseException | None = None
+
+    # -- lifecycle hooks -----------------------------------------------------------------------------
+    async def setUp(self) -> None:
+        """Prepare the test; subclasses call ``await super().setUp()`` first."""
+
+    async def tearDown(self) -> None:
+        """Undo what ``setUp`` did; resources from ``create_test_resource`` are cleaned up after it
+        whether or not this runs ``await super().tearDown()``."""
+
+    def create_runtime(self) -> AsyncLocalRuntime:
+        """The runtime ``execute_workflow`` uses; override to change concurrency or the default timeout."""
+        return AsyncLocalRuntime()
+
+    @property
+    def runtime(self) -> AsyncLocalRuntime:
+        if self._runtime is None:
+            self._runtime = self.create_runtime()
+        return self._runtime
+
+    # -- running under unittest and pytest -----------------------------------------------------------
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        with self._own_loop():
+            return super().run(result)
+
+    def debug(self) -> None:
+        with self._own_loop():
+            super().debug()
+
+    @contextlib.contextmanager
+    def _own_loop(self) -> Iterator[None]:
+        self._reset_state()
+        self._loop = _TestLoop()
+        try:
+            yield
+        finally:
+            loop, self._loop = self._loop, None
+            loop.close()
+
+    def _run_part(self, value: Any, part: str) -> Any:
+        """Run one step (setUp, test, tearDown, a cleanup) on the test's loop. The first failure is the
+        test's; a later one is reported too and noted on the first, since pytest shows only the first."""
+        assert self._loop is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
+        try:
+            return self._loop.run(value)
+        except unittest.SkipTest:
+            raise
+        except BaseException as error:
+            if self._failure is None:
+                self._failure = error
+            elif error is not self._failure:
+                _add_note(self._failure, f"{part} also failed: {type(error).__name__}: {error}")
+            raise
+
+    def _callSetUp(self) -> None:
+        self.addCleanup(self._cleanup_resources)  # first added, so it runs after every other cleanup
+        self._run_part(self.setUp(), "setUp")
+
+    def _callTestMethod(self, method: Callable[[], Any]) -> None:
+        self._run_part(method(), "test")
+
+    def _callTearDown(self) -> None:
+        self._run_part(self.tearDown(), "tearDown")
+
+    def _callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        self._run_part(function(*args, **kwargs), "cleanup")
+
+    # -- running with `async with` (a notebook, or any running loop) ----------------------------------
+    async def __aenter__(self) -> AsyncWorkflowTestCase:
+        self._reset_state()
+        self.addCleanup(self._cleanup_resources)
+        try:
+            await self.setUp()
+        except BaseException as error:
+            await self._finish(error)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: Any) -> bool:
+        problems: list[BaseException] = []
+        try:
+            await self.tearDown()
+        except Exception as error:
+            problems.append(error)
+        problems.extend(await self._finish(exc))
+        if not problems or exc is not None:
+            return False  # the body's own exception propagates, with notes about the rest
+        first = problems[0]
+        for later in problems[1:]:
+            _add_note(first, f"also failed: {type(later).__name__}: {later}")
+        raise first
+
+    def _run_on_own_loop(self, test: Callable[[], Awaitable[Any]]) -> None:
+        """``async with self: await test()`` on a new event loop (the pytest plugin's function tests)."""
+
+        async def scoped() -> None:
+            async with self:
+                await test()
+
+        loop = _TestLoop()
+        try:
+            loop.run(scoped())
+        finally:
+            loop.close()
+
+    async def _finish(self, failure: BaseException | None) -> list[BaseException]:
+        """Run every cleanup (LIFO) on the running loop; note each failure on ``failure``."""
+        problems: list[BaseException] = []
+        while self._cleanups:
+            function, args, kwargs = self._cleanups.pop()
+            try:
+                outcome = function(*args, **kwargs)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as error:
+                problems.append(error)
+        if failure is not None:
+            for problem in problems:
+                _add_note(failure, f"cleanup also failed: {type(problem).__name__}: {problem}")
+        return problems
+
+    async def _cleanup_resources(self) -> None:
+        """Clean up real resources newest first (``aclose``/``close``/``cleanup``, sync or async); every
+        failure is reported together in one ``ResourceCleanupError``."""
+        if self._resources:
+            logger.debug("cleaning up resources of %s: %s", self.id(), ", ".join(reversed(self._resources)))
+        self._resources.clear()
+        await self._registry.aclose()
+
+    # -- resources -----------------------------------------------------------------------------------
+    async def create_test_resource(self, name: str, factory: ResourceFactory | None = None,
+                                   mock: bool = False) -> Any:
+        """Create resource ``name`` for this test; node code gets it with ``await get_resource(name)``.
+
+        Real (``mock=False``): ``factory()`` (sync or async, or returning an awaitable) is called once and
+        the object cleaned up after the test. ``mock=True``: the factory's object (a mock HTTP client, a
+        test cache, a ``Mock()``) or, when the factory is ``None`` or returns ``None``, an ``AsyncMock``;
+        every call to it is tracked. Returns what node code will get (a tracking proxy for a mock).
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"resource name must be a non-empty string, got {name!r}")
+        if name in self._resources:
+            raise ValueError(f"resource {name!r} already exists in this test; names: "
+                             f"{', '.join(repr(n) for n in self._resources)}")
+        if factory is not None and not callable(factory):
+            raise TypeError(f"resource {name!r}: factory must be a callable (such as lambda: obj), "
+                            f"got {type(factory).__name__}")
+        if mock:
+            target = factory() if factory is not None else None
+            if inspect.isawaitable(target):
+                target = await target
+            if target is None:
+                target = create_mock(name)
+            value: Any = TrackedResource(name, target, self.calls)
+            self._registry.register_instance(name, value)
+        else:
+            if factory is None:
+                raise TypeError(f"resource {name!r}: a real resource needs a factory; pass mock=True "
+                                "for a mock")
+            self._registry.register_factory(name, factory)
+            value = await self._registry.get(name)
+        self._resources[name] = _Resource(value, mock)
+        logger.debug("created %s resource %r: %s", "mock" if mock else "real", name, type(value).__name__)
+        return value
+
+    def get_resource(self, name: str) -> Any:
+        """The resource ``name`` as node code sees it (the tracking proxy, for a mock)."""
+        try:
+            return self._resources[name].value
+        except KeyError:
+            raise ResourceNotFoundError(self._unknown(name)) from None
+
+    def is_mock(self, name: str) -> bool:
+        """True when ``name`` was created with ``mock=True``; False for a real or not yet created one."""
+        entry = self._resources.get(name)
+        return entry is not None and entry.mock
+
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        return tuple(self._resources)
+
+    def _unknown(self, name: str) -> str:
+        known = ", ".join(repr(n) for n in self._resources) or "none yet"
+        return (f"no test resource named {name!r}; resources: {known}. Create it first with "
+                f"`await self.create_test_resource({name!r}, factory)`")
+
+    # -- running workflows ---------------------------------------------------------------------------
+    async def execute_workflow(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,
+                               timeout: float | None = None, raise_on_error: bool = True) -> WorkflowResult:
+        """Run ``workflow`` with this test's resources.
+
+        A failing node re-raises its own exception (its traceback shows the node's code), so
+        ``pytest.raises(ValueError, match=...)`` works; ``raise_on_error=False`` returns the failed result.
+        """
+        result = await self.runtime.execute_workflow_async(workflow, inputs, resources=self._registry,
+                                                           timeout=timeout)
+        logger.debug("%r in %.6f s", result, result.execution_time)
+        if raise_on_error and result.status != "success":
+            result.raise_for_status()
+        return result
+
+    # -- assertions ----------------------------------------------------------------------------------
+    def assert_workflow_success(self, result: WorkflowResult) -> None:
+        """Fail unless every node succeeded; the message lists each failed node and its error."""
+        assertions.assert_workflow_success(result)
+
+    def assert_workflow_failed(self, result: WorkflowResult, node: str | None = None,
+                               error: type[BaseException] | None = None) -> None:
+        """Fail unless the run failed (and ``node`` failed, with an ``error`` instance, when given)."""
+        assertions.assert_workflow_failed(result, node, error)
+
+    def assert_node_output(self, result: WorkflowResult, node: str, expected: Any, key: str | None = None) -> None:
+        """Fail unless ``node``'s output at dotted ``key`` (or the whole output) equals ``expected``."""
+        assertions.assert_node_output(result, node, expected, key)
+
+    def assert_resource_called(self, name: str, method: str, times: int | None = None,
+                               with_args: Sequence[Any] | None = None,
+                               with_kwargs: Mapping[str, Any] | None = None) -> None:
+        """Fail unless mock ``name``'s ``method`` was called (``times`` times exactly, when given), counting
+        only calls with positional ``with_args`` and kwargs including ``with_kwargs``."""
+        assertions.assert_calls(name, method, self._tracked_calls(name), times, with_args, with_kwargs)
+
+    def assert_resource_not_called(self, name: str, method: str | None = None) -> None:
+        """Fail if mock ``name`` (or its ``method``) was called; the message lists the calls."""
+        assertions.assert_no_calls(name, self._tracked_calls(name), method)
+
+    def assert_time_limit(self, seconds: float) -> Deadline:
+        """``async with self.assert_time_limit(2.0): ...``: a body still running at the limit is cancelled
+        and the assertion fails naming the limit; a body that raised keeps its own exception."""
+        return assertions.time_limit(seconds)
+
+    # -- recorded calls ------------------------------------------------------------------------------
+    def get_calls(self, resource: str | None = None, method: str | None = None, *,
+                  node: str | None = None) -> tuple[CallRecord, ...]:
+        """Calls to mock resources, oldest first; every call of the test when no filter is given."""
+        if resource is not None:
+            self._tracked_calls(resource)
+        return self.calls.get_calls(resource, method, node=node)
+
+    def reset_calls(self, resource: str | None = None) -> None:
+        """Forget the recorded calls (of ``resource`` only, when given)."""
+        self.calls.reset(resource)
+
+    def _tracked_calls(self, name: str) -> tuple[CallRecord, ...]:
+        entry = self._resources.get(name)
+        if entry is None:
+            raise AssertionError(self._unknown(name))
+        if not entry.mock:
+            raise AssertionError(f"resource {name!r} is a real resource, whose calls are not tracked; "
+                                 "create it with mock=True to check its calls")
+        return self.calls.get_calls(name)

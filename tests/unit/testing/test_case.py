@@ -1,0 +1,520 @@
+"""AsyncWorkflowTestCase: lifecycle on one loop, resources and their cleanup, workflow runs, assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+import unittest
+from unittest.mock import Mock
+
+import pytest
+
+from kailash_nb.testing import AsyncWorkflowFixtures, AsyncWorkflowTestCase
+from kailash_nb.workflow import AsyncWorkflowBuilder, ResourceCleanupError, ResourceNotFoundError
+
+
+def run_case(case_class: type[unittest.TestCase], *names: str) -> unittest.TestResult:
+    suite = unittest.TestSuite(case_class(n) for n in names) if names else \
+        unittest.defaultTestLoader.loadTestsFromTestCase(case_class)
+    result = unittest.TestResult()
+    suite.run(result)
+    return result
+
+
+def failing_workflow():
+    return (
+        AsyncWorkflowBuilder("failing")
+        .add_async_code("ok", "result = {'value': 1}")
+        .add_async_code("check", """
+            if value < 10:
+                raise ValueError(f"value {value} is too small")
+            result = {}
+        """)
+        .add_async_code("after", "result = {}")
+        .add_connection("ok", "value", "check", "value")
+        .add_connection("check", "value", "after", "value")
+        .build()
+    )
+
+
+OK_WORKFLOW = (
+    AsyncWorkflowBuilder("ok")
+    .add_async_code("producer", "result = {'data': {'items': [1, 2], 'name': 'x'}}")
+    .build()
+)
+
+
+class Closeable:
+    """A real resource that logs its cleanup; ``how`` picks the cleanup method it has."""
+
+    def __new__(cls, name: str, log: list[str], *, how: str = "aclose", fail: bool = False):
+        kind = {"aclose": _AsyncAclose, "close": _SyncClose, "cleanup": _AsyncCleanup}[how]
+        instance = object.__new__(kind)
+        instance.name, instance.log, instance.fail = name, log, fail
+        return instance
+
+    def _close(self) -> None:
+        self.log.append(self.name)
+        if self.fail:
+            raise RuntimeError(f"{self.name} would not close")
+
+
+class _AsyncAclose(Closeable):
+    async def aclose(self) -> None:
+        self._close()
+
+
+class _SyncClose(Closeable):
+    def close(self) -> None:
+        self._close()
+
+
+class _AsyncCleanup(Closeable):
+    async def cleanup(self) -> None:
+        self._close()
+
+
+# -- lifecycle -------------------------------------------------------------------------------------------
+
+def test_setup_test_and_teardown_share_one_loop_and_each_test_gets_a_fresh_instance():
+    seen: list[tuple[str, int, int]] = []
+
+    class Lifecycle(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            self.loop = asyncio.get_running_loop()
+            seen.append(("setUp", id(self), id(self.loop)))
+
+        async def test_a(self):
+            assert asyncio.get_running_loop() is self.loop
+            seen.append(("test", id(self), id(asyncio.get_running_loop())))
+
+        async def test_b(self):
+            seen.append(("test", id(self), id(asyncio.get_running_loop())))
+
+        async def tearDown(self):
+            assert asyncio.get_running_loop() is self.loop
+            seen.append(("tearDown", id(self), id(asyncio.get_running_loop())))
+            await super().tearDown()
+
+    result = run_case(Lifecycle)
+    assert result.wasSuccessful(), result.errors + result.failures
+    assert [s[0] for s in seen] == ["setUp", "test", "tearDown"] * 2
+    assert len({s[1] for s in seen[:3]}) == 1 and seen[0][1] != seen[3][1]
+    assert len({s[2] for s in seen[:3]}) == 1
+
+
+def test_context_variables_set_in_setup_are_visible_in_the_test():
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    class UsesContext(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            var.set("from setUp")
+
+        async def test_it(self):
+            assert var.get() == "from setUp"
+
+    assert run_case(UsesContext).wasSuccessful()
+
+
+def test_sync_setup_is_rejected_with_a_fix():
+    with pytest.raises(TypeError, match=r"Wrong.setUp must be `async def setUp\(self\)`"):
+        class Wrong(AsyncWorkflowTestCase):
+            def setUp(self):
+                pass
+
+
+def test_async_with_runs_setup_and_teardown_on_the_running_loop():
+    log: list[str] = []
+
+    class Notebook(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            self.loop = asyncio.get_running_loop()
+            await self.create_test_resource("res", lambda: Closeable("res", log))
+
+        async def test_x(self):
+            assert asyncio.get_running_loop() is self.loop
+            log.append("test")
+
+        async def tearDown(self):
+            log.append("tearDown")
+
+    async def main():
+        async with Notebook() as t:
+            await t.test_x()
+        return t
+
+    case = asyncio.run(main())
+    assert log == ["test", "tearDown", "res"]
+    assert case.resource_names == ()
+
+
+def test_run_inside_a_running_loop_explains_the_alternative():
+    class Simple(AsyncWorkflowTestCase):
+        async def test_x(self):
+            pass
+
+    async def main():
+        Simple("test_x").run(unittest.TestResult())
+
+    with pytest.raises(RuntimeError, match="async with MyTest"):
+        asyncio.run(main())
+
+
+def test_leftover_tasks_are_cancelled_when_the_test_ends():
+    started: list[asyncio.Task] = []
+
+    class Leaky(AsyncWorkflowTestCase):
+        async def test_x(self):
+            started.append(asyncio.get_running_loop().create_task(asyncio.sleep(60)))
+
+    assert run_case(Leaky).wasSuccessful()
+    assert started[0].cancelled()
+
+
+def test_python_m_unittest_runs_the_case(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_unittest_style.py").write_text(
+        "from kailash_nb.testing import AsyncWorkflowTestCase\n"
+        "from kailash_nb.workflow import AsyncWorkflowBuilder\n"
+        "class Example(AsyncWorkflowTestCase):\n"
+        "    async def setUp(self):\n"
+        "        await super().setUp()\n"
+        "        self.svc = await self.create_test_resource('svc', None, mock=True)\n"
+        "        self.svc.get.return_value = 41\n"
+        "    async def test_runs(self):\n"
+        "        wf = AsyncWorkflowBuilder('w').add_async_code('n', "
+        "'s = await get_resource(\"svc\"); result = {\"v\": await s.get() + 1}').build()\n"
+        "        result = await self.execute_workflow(wf)\n"
+        "        self.assert_node_output(result, 'n', 42, 'v')\n"
+        "    async def test_fails(self):\n"
+        "        self.assert_resource_called('svc', 'get')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.run([sys.executable, "-m", "unittest", "-v", "test_unittest_style"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert "test_runs (test_unittest_style.Example.test_runs) ... ok" in proc.stderr
+    assert "expected svc.get() to be called at least once, it was called 0 time(s)" in proc.stderr
+    assert "FAILED (failures=1)" in proc.stderr
+
+
+# -- resources --------------------------------------------------------------------------------------------
+
+class ResourceKinds(AsyncWorkflowTestCase):
+    async def test_factory_kinds(self):
+        async def async_factory():
+            return "async"
+
+        async def awaitable_value():
+            return "awaitable"
+
+        assert await self.create_test_resource("sync", lambda: "sync") == "sync"
+        assert await self.create_test_resource("async", async_factory) == "async"
+        assert await self.create_test_resource("returns_awaitable", lambda: awaitable_value()) == "awaitable"
+        bare = await self.create_test_resource("bare", None, mock=True)
+        none_factory = await self.create_test_resource("none", lambda: None, mock=True)
+        bare.get.return_value = 1
+        none_factory.get.side_effect = [2, KeyError("k")]
+        assert await bare.get() == 1 and await none_factory.get() == 2
+        with pytest.raises(KeyError):
+            await none_factory.get()
+        assert [self.is_mock(n) for n in ("sync", "bare", "none", "missing")] == [False, True, True, False]
+        assert self.get_resource("sync") == "sync" and self.get_resource("bare") is bare
+
+    async def test_fake_object_with_mock_true_is_the_resource_and_calls_are_tracked(self):
+        cache = await AsyncWorkflowFixtures.create_test_cache()
+        proxy = await self.create_test_resource("cache", lambda: cache, mock=True)
+        await proxy.set("k", 1)
+        assert await cache.get("k") == 1 and proxy.wrapped is cache
+        assert [c.method for c in self.get_calls("cache")] == ["set"]
+
+    async def test_unknown_resource_lists_existing_names(self):
+        await self.create_test_resource("db", None, mock=True)
+        await self.create_test_resource("cache", None, mock=True)
+        with pytest.raises(ResourceNotFoundError, match=r"no test resource named 'dbx'; resources: 'db', 'cache'"):
+            self.get_resource("dbx")
+        with pytest.raises(AssertionError, match="no test resource named 'nope'"):
+            self.assert_resource_called("nope", "get")
+
+    async def test_unknown_resource_in_node_code_names_node_and_resources(self):
+        await self.create_test_resource("db", None, mock=True)
+        workflow = AsyncWorkflowBuilder("w").add_async_code("n", "x = await get_resource('dbx'); result = {}").build()
+        with pytest.raises(ResourceNotFoundError, match=r"node 'n' asked for resource 'dbx'.*registered: 'db'"):
+            await self.execute_workflow(workflow)
+
+    async def test_duplicate_and_invalid_resources_are_errors(self):
+        await self.create_test_resource("db", None, mock=True)
+        with pytest.raises(ValueError, match="resource 'db' already exists in this test; names: 'db'"):
+            await self.create_test_resource("db", None, mock=True)
+        with pytest.raises(TypeError, match="a real resource needs a factory; pass mock=True"):
+            await self.create_test_resource("real")
+        with pytest.raises(TypeError, match=r"factory must be a callable \(such as lambda: obj\), got dict"):
+            await self.create_test_resource("obj", {"a": 1})
+
+    async def test_calls_of_real_resources_are_not_tracked(self):
+        await self.create_test_resource("real", lambda: Mock())
+        with pytest.raises(AssertionError, match="'real' is a real resource, whose calls are not tracked"):
+            self.assert_resource_called("real", "get")
+
+
+def test_resource_kinds():
+    result = run_case(ResourceKinds)
+    assert result.testsRun == 6
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+def test_resources_are_cleaned_up_in_reverse_order_with_every_cleanup_method():
+    log: list[str] = []
+
+    class Cleanup(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            await self.create_test_resource("a", lambda: Closeable("a", log, how="aclose"))
+            await self.create_test_resource("b", lambda: Closeable("b", log, how="close"))
+            await self.create_test_resource("c", lambda: Closeable("c", log, how="cleanup"))
+            await self.create_test_resource("m", None, mock=True)  # mocks are not closed
+
+        async def test_x(self):
+            log.append("test")
+
+    assert run_case(Cleanup).wasSuccessful()
+    assert log == ["test", "c", "b", "a"]
+
+
+def test_cleanup_runs_when_the_test_failed_and_both_failures_are_reported():
+    log: list[str] = []
+
+    class Failing(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            await self.create_test_resource("a", lambda: Closeable("a", log, fail=True))
+            await self.create_test_resource("b", lambda: Closeable("b", log))
+            await self.create_test_resource("c", lambda: Closeable("c", log, fail=True))
+
+        async def test_x(self):
+            raise AssertionError("the test's own failure")
+
+    case = Failing("test_x")
+    result = unittest.TestResult()
+    case.run(result)
+    assert log == ["c", "b", "a"]
+    ((_, failure),) = result.failures
+    ((_, error),) = result.errors
+    assert "AssertionError: the test's own failure" in failure
+    assert "cleanup failed for 2 resource(s): c: RuntimeError: c would not close; a: RuntimeError: a would " \
+           "not close" in error
+    test_error = case._failure
+    assert any("cleanup also failed: ResourceCleanupError" in n for n in test_error.__notes__)
+
+
+def test_cleanup_runs_when_setup_fails_halfway():
+    log: list[str] = []
+
+    class SetUpFails(AsyncWorkflowTestCase):
+        async def setUp(self):
+            await super().setUp()
+            await self.create_test_resource("a", lambda: Closeable("a", log))
+            raise RuntimeError("setUp broke")
+
+        async def test_x(self):
+            log.append("test")
+
+    result = run_case(SetUpFails)
+    assert log == ["a"] and "setUp broke" in result.errors[0][1]
+
+
+def test_async_with_keeps_the_body_failure_and_notes_cleanup_failures():
+    log: list[str] = []
+
+    async def main():
+        async with AsyncWorkflowTestCase() as case:
+            await case.create_test_resource("a", lambda: Closeable("a", log, fail=True))
+            raise ValueError("body failed")
+
+    with pytest.raises(ValueError, match="body failed") as info:
+        asyncio.run(main())
+    assert info.value.__notes__ == ["cleanup also failed: ResourceCleanupError: cleanup failed for 1 "
+                                    "resource(s): a: RuntimeError: a would not close"]
+
+
+def test_async_with_raises_cleanup_failure_after_a_passing_body():
+    async def main():
+        async with AsyncWorkflowTestCase() as case:
+            await case.create_test_resource("a", lambda: Closeable("a", [], fail=True))
+
+    with pytest.raises(ResourceCleanupError, match="a: RuntimeError: a would not close"):
+        asyncio.run(main())
+
+
+# -- running workflows ----------------------------------------------------------------------------------------
+
+class Execution(AsyncWorkflowTestCase):
+    async def test_failing_node_reraises_its_own_exception_with_node_code_in_traceback(self):
+        with pytest.raises(ValueError, match="value 1 is too small") as info:
+            await self.execute_workflow(failing_workflow())
+        text = "".join(traceback.format_exception(info.value))
+        assert 'File "<node check>", line 2' in text
+        assert 'raise ValueError(f"value {value} is too small")' in text
+
+    async def test_raise_on_error_false_returns_the_failed_result(self):
+        result = await self.execute_workflow(failing_workflow(), raise_on_error=False)
+        assert result.status == "failed" and result.node_status == {
+            "ok": "success", "check": "failed", "after": "skipped"}
+        self.assert_workflow_failed(result)
+        self.assert_workflow_failed(result, "check", ValueError)
+        with pytest.raises(AssertionError, match=r"expected node 'ok' to fail, but its status is 'success'; "
+                                                 r"failed: check"):
+            self.assert_workflow_failed(result, "ok")
+        with pytest.raises(AssertionError, match="expected node 'check' to raise KeyError, it raised "
+                                                 "ValueError: value 1 is too small"):
+            self.assert_workflow_failed(result, "check", KeyError)
+
+    async def test_assert_workflow_success_lists_each_failed_node_and_error(self):
+        result = await self.execute_workflow(failing_workflow(), raise_on_error=False)
+        with pytest.raises(AssertionError) as info:
+            self.assert_workflow_success(result)
+        assert str(info.value) == (
+            "workflow 'failing' failed (1 node(s) raised):\n"
+            "  - check failed: ValueError: value 1 is too small\n"
+            "  - after skipped"
+        )
+
+    async def test_assert_workflow_failed_on_success_says_so(self):
+        result = await self.execute_workflow(OK_WORKFLOW)
+        with pytest.raises(AssertionError, match="expected workflow 'ok' to fail, but every node succeeded"):
+            self.assert_workflow_failed(result)
+
+    async def test_assert_node_output_uses_dotted_keys_and_shows_expected_and_actual(self):
+        result = await self.execute_workflow(OK_WORKFLOW)
+        self.assert_node_output(result, "producer", [1, 2], "data.items")
+        self.assert_node_output(result, "producer", 2, "data.items.1")
+        with pytest.raises(AssertionError, match=r"node 'producer' output 'data.name': expected 'y', got 'x'"):
+            self.assert_node_output(result, "producer", "y", "data.name")
+        with pytest.raises(AssertionError, match=r"expected 1, but node 'producer' produced no 'data.size'"):
+            self.assert_node_output(result, "producer", 1, "data.size")
+        with pytest.raises(AssertionError, match=r"has no node 'nope'; nodes: 'producer'"):
+            self.assert_node_output(result, "nope", 1)
+
+    async def test_timeout_is_passed_to_the_runtime(self):
+        hang = AsyncWorkflowBuilder("hang").add_async_code("wait", "await asyncio.sleep(10); result = {}").build()
+        with pytest.raises(TimeoutError, match=r"ran past its timeout of 0\.05 s"):
+            await self.execute_workflow(hang, timeout=0.05)
+
+
+def test_execution():
+    result = run_case(Execution)
+    assert result.testsRun == 6
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+# -- call assertions -----------------------------------------------------------------------------------------------
+
+class CallAssertions(AsyncWorkflowTestCase):
+    async def setUp(self):
+        await super().setUp()
+        self.http = await self.create_test_resource("payments", AsyncWorkflowFixtures.create_mock_http_client,
+                                                    mock=True)
+        self.http.add_response("POST", "/charges", {"status": "ok"})
+        self.db = await self.create_test_resource("db", None, mock=True)
+        workflow = AsyncWorkflowBuilder("pay").add_async_code("charge", """
+            payments = await get_resource("payments")
+            db = await get_resource("db")
+            await payments.post("/charges", json={"amount": 100}, headers={"k": "v"})
+            await db.insert("charges", amount=100)
+            result = {}
+        """).build()
+        await self.execute_workflow(workflow)
+
+    async def test_counts_and_filters(self):
+        self.assert_resource_called("payments", "post", times=1)
+        self.assert_resource_called("payments", "post", with_args=["/charges"])
+        self.assert_resource_called("payments", "post", with_kwargs={"json": {"amount": 100}})
+        self.assert_resource_called("db", "insert", times=1, with_args=("charges",), with_kwargs={"amount": 100})
+        self.assert_resource_not_called("payments", "get")
+
+    async def test_failure_lists_the_calls_made(self):
+        with pytest.raises(AssertionError) as info:
+            self.assert_resource_called("payments", "post", times=2)
+        assert str(info.value) == (
+            "expected payments.post() to be called 2 time(s), it was called 1 time(s); calls to 'payments':\n"
+            "  post('/charges', json={'amount': 100}, headers={'k': 'v'}) -> "
+            "<MockResponse 200 POST /charges> [node 'charge']"
+        )
+        with pytest.raises(AssertionError, match=r"expected db.insert\(\) to be called at least once with args "
+                                                 r"\('users',\), it was called 0 time\(s\); calls to 'db':\n"
+                                                 r"  insert\('charges', amount=100\)"):
+            self.assert_resource_called("db", "insert", with_args=("users",))
+
+    async def test_not_called_failure_lists_the_calls(self):
+        with pytest.raises(AssertionError, match=r"expected db.insert\(\) not to be called, it was called 1 "
+                                                 r"time\(s\); calls to 'db':\n  insert"):
+            self.assert_resource_not_called("db", "insert")
+        with pytest.raises(AssertionError, match="expected resource 'db' not to be called"):
+            self.assert_resource_not_called("db")
+
+    async def test_get_calls_lists_all_calls_of_the_test_and_reset_forgets(self):
+        assert [(c.resource, c.method, c.node) for c in self.get_calls()] == [
+            ("payments", "post", "charge"), ("db", "insert", "charge")]
+        assert [c.method for c in self.get_calls(node="charge")] == ["post", "insert"]
+        self.reset_calls("db")
+        assert [c.resource for c in self.get_calls()] == ["payments"]
+        self.reset_calls()
+        assert self.get_calls() == ()
+        self.assert_resource_not_called("payments")
+
+
+def test_call_assertions():
+    result = run_case(CallAssertions)
+    assert result.testsRun == 4
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+# -- time limits -----------------------------------------------------------------------------------------------------
+
+class TimeLimits(AsyncWorkflowTestCase):
+    async def test_hung_workflow_is_cancelled_at_the_limit(self):
+        hang = AsyncWorkflowBuilder("hang").add_async_code("wait", "await asyncio.sleep(30); result = {}").build()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AssertionError, match=r"time limit of 0.1 s exceeded: the block was still running "
+                                                 r"and was cancelled after 0.1\d* s"):
+            async with self.assert_time_limit(0.1):
+                await self.execute_workflow(hang)
+        assert loop.time() - started < 1.0
+        await asyncio.sleep(0)  # the task is not left cancelled
+        assert asyncio.current_task().cancelling() == 0
+
+    async def test_body_exception_propagates(self):
+        with pytest.raises(ValueError, match="value 1 is too small"):
+            async with self.assert_time_limit(5):
+                await self.execute_workflow(failing_workflow())
+
+    async def test_fast_body_passes(self):
+        async with self.assert_time_limit(5):
+            result = await self.execute_workflow(OK_WORKFLOW)
+        self.assert_workflow_success(result)
+
+    async def test_blocking_body_past_the_limit_fails(self):
+        import time
+
+        with pytest.raises(AssertionError, match="without yielding to the event loop"):
+            async with self.assert_time_limit(0.01):
+                time.sleep(0.03)  # noqa: ASYNC251 - blocking on purpose
+
+    async def test_invalid_limit(self):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            async with self.assert_time_limit(0):
+                pass
+
+
+def test_time_limits():
+    result = run_case(TimeLimits)
+    assert result.testsRun == 5
+    assert result.wasSuccessful(), result.errors + result.failures
