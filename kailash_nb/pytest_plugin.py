@@ -9,6 +9,8 @@
   ``mock_http_client`` and ``memory_cache``. An ``async def`` test that requests ``workflow_case`` and
   is not claimed by an async plugin (``@pytest.mark.asyncio``, auto mode, anyio) runs on a fresh loop
   here, so it needs nothing but kailash_nb; under such a plugin it runs on that plugin's loop.
+- ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
+  embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 
 Importing this module stays cheap: kailash_nb.testing is imported when a fixture is first used.
 """
@@ -21,6 +23,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+
+from kailash_nb.testing.fixtures.postgres_pytest import postgres_db, postgres_server  # noqa: F401  (fixtures)
 
 if TYPE_CHECKING:
     from kailash_nb.testing import AsyncWorkflowTestCase, CallTracker, MemoryCache, MockHttpClient

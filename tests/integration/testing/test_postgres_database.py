@@ -1,0 +1,180 @@
+"""create_test_database against the embedded server: isolation, schema templates, roles, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from kailash_nb.testing.fixtures.postgres import (
+    PostgresConfigurationError,
+    TemplateBuildError,
+    UnsupportedEngineError,
+    create_test_database,
+    get_postgres_server,
+)
+
+SCHEMA = "create table items (id serial primary key, name text not null);"
+
+
+async def seed_two_items(conn: asyncpg.Connection) -> None:
+    await conn.execute("insert into items (name) values ('apple'), ('pear')")
+
+
+async def admin_fetchval(query: str, *args: object) -> object:
+    dsn, _ = get_postgres_server()._admin_target()
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+def test_unsupported_engine_error_lists_the_supported_ones() -> None:
+    with pytest.raises(UnsupportedEngineError, match=r"'mysql' is not supported.*supported: 'postgresql'"):
+        asyncio.run(create_test_database(engine="mysql"))
+
+
+def test_unsupported_engine_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        asyncio.run(create_test_database(engine="sqlite"))
+
+
+def test_guide_arguments_give_a_database_owned_by_the_requested_user() -> None:
+    async def scenario() -> None:
+        db = await create_test_database(engine="postgresql", database="test_db", user="test_user",
+                                        password="test_pass")
+        try:
+            assert db.name.startswith("test_db_")
+            conn = await asyncpg.connect(db.connection_string)
+            try:
+                assert await conn.fetchval("select current_user") == "test_user"
+                assert await conn.fetchval("select current_database()") == db.name
+                await conn.execute("create table t (x int)")  # the owner may create tables
+            finally:
+                await conn.close()
+            assert await admin_fetchval(
+                "select rolpassword is not null from pg_authid where rolname = 'test_user'")
+        finally:
+            await db.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_repr_and_html_are_deterministic_and_mask_the_password() -> None:
+    async def scenario() -> tuple[str, str, str]:
+        async with await create_test_database(database="test_db", user="test_user", password="s3cret") as db:
+            assert "s3cret" in db.connection_string
+            return repr(db), db._repr_html_(), db.name
+
+    first_repr, first_html, first_name = asyncio.run(scenario())
+    second_repr, second_html, second_name = asyncio.run(scenario())
+    assert first_name != second_name
+    assert first_repr == second_repr == (
+        "TestDatabase(engine='postgresql', database='test_db', user='test_user', "
+        "connection_string='postgresql://test_user:***@<embedded>/test_db_<n>')")
+    assert first_html == second_html
+    assert "s3cret" not in first_repr + first_html
+
+
+def test_schema_and_seed_are_prepared_once_and_cloned_into_each_database() -> None:
+    async def scenario() -> None:
+        calls: list[str] = []
+
+        async def seed(conn: asyncpg.Connection) -> None:
+            calls.append("seed")
+            await seed_two_items(conn)
+
+        # Templates are shared by every process using the server: a schema of our own makes a new one.
+        schema = f"{SCHEMA} -- {uuid.uuid4()}"
+        first = await create_test_database(database="cloned", schema=schema, seed=seed)
+        second = await create_test_database(database="cloned", schema=schema, seed=seed)
+        try:
+            pool1, pool2 = await first.pool(), await second.pool()
+            await pool1.execute("insert into items (name) values ('only-in-first')")
+            assert await pool1.fetchval("select count(*) from items") == 3
+            assert sorted(r["name"] for r in await pool2.fetch("select name from items")) == ["apple", "pear"]
+            assert calls == ["seed"]
+        finally:
+            await first.cleanup()
+            await second.cleanup()
+
+    asyncio.run(scenario())
+
+
+def test_schema_objects_belong_to_the_requested_user(tmp_path: Path) -> None:
+    schema_file = tmp_path / "schema.sql"
+    schema_file.write_text(SCHEMA)
+
+    async def scenario() -> None:
+        async with await create_test_database(database="owned", user="owner_user", password="pw",
+                                              schema=schema_file, seed=seed_two_items) as db:
+            conn = await db.connect()
+            await conn.execute("alter table items add column price numeric")  # owner-only DDL
+            await conn.execute("insert into items (name, price) values ('fig', 2)")
+            assert await conn.fetchval("select count(*) from items") == 3
+
+    asyncio.run(scenario())
+
+
+def test_schema_error_names_the_failing_stage() -> None:
+    with pytest.raises(TemplateBuildError, match=r"failed in the schema: .*syntax error"):
+        asyncio.run(create_test_database(schema="create tabel oops (x int);"))
+
+
+def test_missing_schema_file_is_a_configuration_error() -> None:
+    with pytest.raises(PostgresConfigurationError, match=r"cannot read the schema file .*missing\.sql"):
+        asyncio.run(create_test_database(schema="missing.sql"))
+
+
+def test_cleanup_terminates_open_sessions_and_drops_the_database() -> None:
+    async def scenario() -> None:
+        db = await create_test_database(database="dropme")
+        leaked = await asyncpg.connect(db.connection_string)  # not tracked by db: cleanup must end it
+        pool = await db.pool()
+        await pool.fetchval("select 1")
+        await db.cleanup()
+        assert leaked.is_closed() or not await _still_alive(leaked)
+        assert not await admin_fetchval("select count(*) from pg_database where datname = $1", db.name)
+        with pytest.raises(RuntimeError, match="was cleaned up"):
+            await db.pool()
+        await db.cleanup()  # idempotent
+
+    asyncio.run(scenario())
+
+
+async def _still_alive(conn: asyncpg.Connection) -> bool:
+    try:
+        await conn.fetchval("select 1")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+    finally:
+        conn.terminate()
+    return True
+
+
+def test_role_is_dropped_with_the_last_database_using_it() -> None:
+    async def scenario() -> None:
+        first = await create_test_database(user="shared_role")
+        second = await create_test_database(user="shared_role")
+        await first.cleanup()
+        assert await admin_fetchval("select count(*) from pg_roles where rolname = 'shared_role'") == 1
+        await second.cleanup()
+        assert await admin_fetchval("select count(*) from pg_roles where rolname = 'shared_role'") == 0
+
+    asyncio.run(scenario())
+
+
+def test_pool_is_reused_per_event_loop_and_closed_when_the_loop_shuts_down() -> None:
+    async def scenario() -> tuple[object, asyncpg.Pool]:
+        db = await create_test_database()
+        pool = await db.pool()
+        assert await db.pool() is pool
+        return db, pool
+
+    db, pool = asyncio.run(scenario())  # asyncio.run's shutdown closes the pool on its own loop
+    assert pool._closed  # type: ignore[attr-defined]
+    db.cleanup_sync()  # type: ignore[attr-defined]

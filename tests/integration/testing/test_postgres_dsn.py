@@ -1,0 +1,102 @@
+"""The existing-server backend (dsn= / KAILASH_NB_POSTGRES_URL), against a second server this test starts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import asyncpg
+import pytest
+
+from kailash_nb.testing.fixtures._pg_runtime import EmbeddedServerManager
+from kailash_nb.testing.fixtures.postgres import (
+    POSTGRES_URL_ENV,
+    PostgresConfigurationError,
+    create_test_database,
+    get_postgres_server,
+)
+
+
+@pytest.fixture
+def other_server(runtime_dir: Path) -> Iterator[str]:
+    """Admin DSN of a second PostgreSQL server, private to this test."""
+    manager = EmbeddedServerManager(runtime_dir)
+    info = manager.ensure_running()
+    try:
+        yield f"postgresql://postgres@/postgres?{urlencode({'host': info.socket_dir, 'port': info.port}, safe='/')}"
+    finally:
+        manager.release()
+
+
+async def fetch(dsn: str, query: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [row[0] for row in await conn.fetch(query)]
+    finally:
+        await conn.close()
+
+
+def test_dsn_backend_creates_database_and_role_and_removes_them(other_server: str) -> None:
+    async def scenario() -> None:
+        db = await create_test_database(dsn=other_server, database="test_db", user="test_user",
+                                        password="test_pass", schema="create table t (x int);")
+        assert db.backend == "dsn"
+        assert repr(db) == ("TestDatabase(engine='postgresql', database='test_db', user='test_user', "
+                            "connection_string='postgresql://test_user:***@<server>/test_db_<n>')")
+        assert db.name in await fetch(other_server, "select datname from pg_database")
+        assert "test_user" in await fetch(other_server, "select rolname from pg_roles")
+        pool = await db.pool()
+        await pool.execute("insert into t values (1)")
+        assert await pool.fetchval("select current_user") == "test_user"
+        await db.cleanup()
+        assert db.name not in await fetch(other_server, "select datname from pg_database")
+        assert "test_user" not in await fetch(other_server, "select rolname from pg_roles")
+
+    asyncio.run(scenario())
+    server = get_postgres_server(other_server)
+    server._remove_leftovers_at_exit()  # what happens at process exit, done now while the server still runs
+    left = asyncio.run(fetch(other_server, "select datname from pg_database where datname like 'kailash_nb%'"))
+    assert left == []
+    assert asyncio.run(fetch(other_server, "select rolname from pg_roles where rolname like 'kailash_nb%'")) == []
+
+
+def test_databases_left_open_are_dropped_when_the_process_exits(other_server: str) -> None:
+    async def scenario() -> str:
+        db = await create_test_database(dsn=other_server, database="forgotten", user="forgetful")
+        return db.name
+
+    name = asyncio.run(scenario())  # no cleanup, as in a notebook that is simply closed
+    get_postgres_server(other_server)._remove_leftovers_at_exit()
+    assert name not in asyncio.run(fetch(other_server, "select datname from pg_database"))
+    assert "forgetful" not in asyncio.run(fetch(other_server, "select rolname from pg_roles"))
+
+
+def test_environment_variable_selects_the_existing_server(other_server: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(POSTGRES_URL_ENV, other_server)
+
+    async def scenario() -> None:
+        async with await create_test_database(database="from_env") as db:
+            assert db.backend == "dsn"
+            assert db.name in await fetch(other_server, "select datname from pg_database")
+
+    asyncio.run(scenario())
+
+
+def test_existing_role_of_the_server_is_used_but_never_dropped(other_server: str) -> None:
+    async def scenario() -> None:
+        conn = await asyncpg.connect(other_server)
+        await conn.execute("create role app_owner login")
+        await conn.close()
+        async with await create_test_database(dsn=other_server, user="app_owner") as db:
+            assert await (await db.pool()).fetchval("select current_user") == "app_owner"
+        assert "app_owner" in await fetch(other_server, "select rolname from pg_roles")
+
+    asyncio.run(scenario())
+
+
+def test_non_postgres_url_is_rejected_with_the_expected_form() -> None:
+    with pytest.raises(PostgresConfigurationError, match=r"must look like postgresql://user:password@host"):
+        asyncio.run(create_test_database(dsn="mysql://root@localhost/db"))

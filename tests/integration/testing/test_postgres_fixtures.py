@@ -1,0 +1,83 @@
+"""The pytest fixtures, in plain pytest sessions run as child processes (with and without xdist)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, wait_until_gone
+
+TESTS = r'''
+import asyncio
+import os
+
+from kailash_nb.testing.fixtures.postgres_pytest import postgres_db, postgres_server  # noqa: F401
+
+
+def use(db, marker):
+    async def scenario():
+        pool = await db.pool()
+        assert await db.pool() is pool
+        await pool.execute("create table t (marker text)")
+        await pool.execute("insert into t values ($1)", marker)
+        await asyncio.sleep(0.2)
+        return [r["marker"] for r in await pool.fetch("select marker from t")]
+    return asyncio.run(scenario())
+
+
+def test_server_is_shared(postgres_server, postgres_db):
+    assert repr(postgres_server) == "PostgresServer(backend='embedded')"
+    with open("instances.txt", "a") as out:
+        out.write(f"{os.getpid()} {postgres_db.instance}\n")
+
+
+def test_one(postgres_db):
+    assert use(postgres_db, "one") == ["one"]
+
+
+def test_two(postgres_db):
+    assert use(postgres_db, "two") == ["two"]
+
+
+def test_three_leaves_its_pool_open(postgres_db):
+    async def scenario():
+        pool = await postgres_db.pool()
+        await pool.fetchval("select 1")
+    asyncio.run(scenario())
+
+
+def test_four_crashes(postgres_db):
+    raise RuntimeError("this test fails on purpose")
+'''
+
+
+def run_pytest(tmp_path: Path, runtime_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_child_session.py").write_text(TESTS)
+    env_args = {"PYTHONPATH": str(REPO), "KAILASH_NB_POSTGRES_RUNTIME_DIR": str(runtime_dir)}
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:asyncio",
+         "-W", "error::pytest.PytestUnraisableExceptionWarning", "--rootdir", str(tmp_path), *args,
+         str(tmp_path)],
+        env={**os.environ, **env_args}, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+
+
+def test_fixtures_work_without_pytest_asyncio_and_clean_up_after_the_session(
+        tmp_path: Path, runtime_dir: Path) -> None:
+    result = run_pytest(tmp_path, runtime_dir)
+    assert "1 failed, 4 passed" in result.stdout, result.stdout + result.stderr
+    assert "this test fails on purpose" in result.stdout
+    assert not runtime_dir.exists()  # the last user waited for the server to be removed
+    wait_until_gone(runtime_dir)
+
+
+def test_xdist_workers_share_one_server_and_it_is_removed_after_the_session(
+        tmp_path: Path, runtime_dir: Path) -> None:
+    result = run_pytest(tmp_path, runtime_dir, "-n", "2", "-p", "xdist", "--dist", "each")
+    assert "2 failed, 8 passed" in result.stdout, result.stdout + result.stderr
+    lines = [line.split() for line in (tmp_path / "instances.txt").read_text().splitlines()]
+    assert len({pid for pid, _ in lines}) == 2  # two worker processes ...
+    assert len({instance for _, instance in lines}) == 1  # ... one server
+    wait_until_gone(runtime_dir)
