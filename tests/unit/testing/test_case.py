@@ -357,10 +357,11 @@ def test_async_with_raises_cleanup_failure_after_a_passing_body():
 
 class Execution(AsyncWorkflowTestCase):
     async def test_failing_node_reraises_its_own_exception_with_node_code_in_traceback(self):
+        workflow = failing_workflow()
         with pytest.raises(ValueError, match="value 1 is too small") as info:
-            await self.execute_workflow(failing_workflow())
+            await self.execute_workflow(workflow)
         text = "".join(traceback.format_exception(info.value))
-        assert 'File "<node check>", line 2' in text
+        assert f'File "{workflow.nodes["check"].filename}", line 2' in text
         assert 'raise ValueError(f"value {value} is too small")' in text
 
     async def test_raise_on_error_false_returns_the_failed_result(self):
