@@ -1,0 +1,43 @@
+"""Exceptions of the notebook layer: each one fails the cell with a message that says what to fix.
+
+nbval only fails a cell on a real exception, never on a printed usage line, so every mistake in a
+``%kailash`` magic raises one of these.
+"""
+
+from __future__ import annotations
+
+
+class KailashMagicError(Exception):
+    """Base class of every error raised by the ``%kailash`` magics."""
+
+
+class MagicUsageError(KailashMagicError, ValueError):
+    """A ``%kailash`` line has an unknown subcommand, an unknown option or a malformed value."""
+
+
+class UnknownWorkflowError(KailashMagicError, LookupError):
+    """A subcommand names a workflow that no ``%%kailash`` cell has defined in this session."""
+
+
+class UnknownNotebookNodeError(KailashMagicError, LookupError):
+    """A ``%%kailash`` cell connects an input from a node that its workflow does not have."""
+
+
+class UnknownResourceError(KailashMagicError, LookupError):
+    """A subcommand names a resource or mock that the session does not have."""
+
+
+class InputsError(KailashMagicError, ValueError):
+    """``--inputs EXPR`` failed to evaluate, or did not give a mapping."""
+
+
+class NotAwaitedError(KailashMagicError, RuntimeError):
+    """An awaiting subcommand was called where the input transformer could not make it a top-level await."""
+
+
+class MissingDependencyError(KailashMagicError, ImportError):
+    """A subcommand needs a part of kailash_nb (the engine or the testing kit) that cannot be imported."""
+
+
+class NotebookTestsFailed(AssertionError):
+    """``%kailash test`` ran tests and at least one failed or errored: fails the cell, so nbval fails."""

@@ -1,0 +1,30 @@
+"""Keep Ctrl-C (a kernel interrupt) prompt while a magic awaits on the kernel's loop.
+
+ipykernel turns SIGINT during an async cell into cancelling the cell's task, but schedules that with
+a loop callback that does not wake a loop asleep in ``select()`` (ipykernel issue #881): a workflow
+waiting on I/O would only be cancelled when something else woke the loop. While a magic awaits, a
+ticker wakes the loop a few times a second so the cancellation is seen at once. It only sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+TICK_SECONDS = 0.1
+
+
+async def _tick(interval: float) -> None:
+    while True:  # noqa: ASYNC110 - waking the loop is the point; there is no event to wait for
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def interruptible(interval: float = TICK_SECONDS) -> AsyncIterator[None]:
+    """Run the body with the loop woken every ``interval`` seconds."""
+    ticker = asyncio.get_running_loop().create_task(_tick(interval))
+    try:
+        yield
+    finally:
+        ticker.cancel()

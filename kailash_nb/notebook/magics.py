@@ -1,0 +1,194 @@
+"""The ``%kailash`` line magic and ``%%kailash`` cell magic.
+
+Subcommands that await (``run``, ``test``, ``bench``, ``reset``) and ``%%kailash`` cells reach the
+coroutines here through the input transformer (``transform.py``), which makes them a top-level
+``await`` run by ipykernel on its own loop. The synchronous magic handles the rest, and refuses the
+awaiting ones with an explanation instead of starting another event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from . import arguments
+from .display import NodeOutput
+from .errors import InputsError, KailashMagicError, NotAwaitedError
+from .interrupt import interruptible
+from .session import NodeSpec, NotebookSession
+from .transform import AWAITING_SUBCOMMANDS as _AWAITING
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kailash_nb.workflow import WorkflowResult
+
+
+@magics_class
+class KailashMagics(Magics):
+    """Holds the kernel's ``NotebookSession`` and implements every subcommand."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell)
+        self.session = NotebookSession(shell.user_ns)
+
+    @no_var_expand
+    @line_cell_magic
+    def kailash(self, line: str, cell: str | None = None) -> Any:
+        if cell is not None:
+            args, connections = arguments.parse_cell_line(line)
+            self._define(args, connections, cell)
+            if args.no_run:
+                return None
+            raise NotAwaitedError(
+                f"%%kailash {args.node}: running a node awaits on the kernel's event loop, which only works "
+                "when the cell starts with %%kailash and the kailash_nb extension is loaded "
+                "(%load_ext kailash_nb); the node was defined, run it with `%kailash run` or add --no-run"
+            )
+        name, args = arguments.parse_line(line)
+        if name in _AWAITING:
+            raise NotAwaitedError(
+                f"%kailash {name} awaits on the kernel's event loop: write it at the top level of a cell "
+                f"(e.g. `r = %kailash {name}`), not inside a function or through run_line_magic(); "
+                f"from Python code use `await kailash_nb.notebook.current_session()...` instead"
+            )
+        return getattr(self, f"_cmd_{name}")(args)
+
+    kailash.__doc__ = arguments.help_text()
+
+    # -- coroutines reached through the input transformer -----------------------------------------
+    async def line_async(self, line: str) -> Any:
+        name, args = arguments.parse_line(line)
+        handler = getattr(self, f"_cmd_{name}")
+        if name in _AWAITING:
+            async with interruptible():
+                return await handler(args)
+        return handler(args)
+
+    async def cell_async(self, line: str, cell: str) -> NodeOutput | None:
+        args, connections = arguments.parse_cell_line(line)
+        self._define(args, connections, cell)
+        if args.no_run:
+            return None
+        async with interruptible():
+            result = await self.session.run_node(args.workflow, args.node)
+        return _node_output(result, args.workflow, args.node)
+
+    # -- subcommands -------------------------------------------------------------------------------
+    def _define(self, args: argparse.Namespace, connections: tuple[arguments.InputConnection, ...],
+                cell: str) -> None:
+        spec = NodeSpec(args.node, cell, connections, args.timeout, args.description)
+        self.session.define_node(args.workflow, spec)
+
+    async def _cmd_run(self, args: argparse.Namespace) -> WorkflowResult:
+        self.session.workflow(args.workflow)
+        inputs = self._inputs(args.inputs)
+        return await self.session.run(args.workflow, inputs)
+
+    def _cmd_workflow(self, args: argparse.Namespace) -> Any:
+        return self.session.workflow(args.workflow).build()
+
+    def _cmd_show(self, args: argparse.Namespace) -> Any:
+        from .charts import workflow_graph
+
+        return workflow_graph(self.session.workflow(args.workflow).build())
+
+    def _cmd_mock(self, args: argparse.Namespace) -> None:
+        if not args.name.isidentifier():
+            raise arguments.MagicUsageError(
+                f"%kailash mock: {args.name!r} cannot be a notebook variable; use a Python identifier"
+            )
+        self.shell.user_ns[args.name] = self.session.add_mock(args.name)
+
+    def _cmd_calls(self, args: argparse.Namespace) -> Any:
+        from .tables import CallTable
+
+        return CallTable(self.session.calls(args.resource), args.resource)
+
+    async def _cmd_test(self, args: argparse.Namespace) -> Any:
+        from .testrun import run_notebook_tests
+
+        return await run_notebook_tests(self.session, self.shell.user_ns, args.pattern)
+
+    async def _cmd_bench(self, args: argparse.Namespace) -> Any:
+        from IPython.display import display
+
+        from .bench import bench
+
+        self.session.workflow(args.workflow)
+        report = await bench(self.session, args.workflow, args.runs, args.concurrency, self._inputs(args.inputs))
+        display(report.chart())
+        return report
+
+    def _cmd_explore(self, args: argparse.Namespace) -> Any:
+        from .widgets import explore
+
+        self.session.workflow(args.workflow)
+        inputs = self._inputs(args.inputs)
+        return explore(self.session, args.workflow, inputs)
+
+    async def _cmd_reset(self, args: argparse.Namespace) -> None:
+        await self.session.reset()
+
+    def _inputs(self, expr: str | None) -> dict[str, Any] | None:
+        if expr is None:
+            return None
+        try:
+            value = eval(expr, self.shell.user_ns)
+        except Exception as exc:
+            raise InputsError(f"--inputs {expr!r} failed to evaluate: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(value, Mapping):
+            raise InputsError(
+                f"--inputs {expr!r} gave a {type(value).__name__}; expected a mapping of variable names "
+                "to values, e.g. --inputs {'n': 3}"
+            )
+        bad = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise InputsError(f"--inputs {expr!r}: keys {bad!r} are not Python variable names")
+        return dict(value)
+
+
+def _node_output(result: WorkflowResult, workflow: str, node: str) -> NodeOutput:
+    """Write the node's prints to the cell, then return its output, or raise the error that stopped it."""
+    logs = result.logs.get(node)
+    if logs:
+        sys.stdout.write(logs)
+        sys.stdout.flush()
+    status = result.node_status.get(node)
+    if status == "success":
+        timing = result.node_timings.get(node)
+        return NodeOutput(workflow, node, result.outputs[node], timing.duration if timing else None)
+    if node in result.errors:
+        raise result.errors[node]
+    for upstream in result.failed_nodes:
+        raise result.errors[upstream]
+    raise KailashMagicError(f"node {node!r} of workflow {workflow!r} did not run: it was {status}")
+
+
+def _magics(shell: InteractiveShell) -> KailashMagics:
+    magics = shell.magics_manager.registry.get(KailashMagics.__name__)
+    if not isinstance(magics, KailashMagics):
+        raise KailashMagicError("the kailash_nb extension is not loaded: run %load_ext kailash_nb first")
+    return magics
+
+
+async def line_magic_async(shell: InteractiveShell, line: str) -> Any:
+    """Entry point of the input transformer for ``%kailash`` lines that await."""
+    return await _magics(shell).line_async(line)
+
+
+async def cell_magic_async(shell: InteractiveShell, line: str, cell: str) -> NodeOutput | None:
+    """Entry point of the input transformer for ``%%kailash`` cells."""
+    return await _magics(shell).cell_async(line, cell)
+
+
+async def unload_async(shell: InteractiveShell, module: str) -> None:
+    """``%unload_ext kailash_nb``: clean up the session's resources on this loop, then unload."""
+    magics = shell.magics_manager.registry.get(KailashMagics.__name__)
+    if isinstance(magics, KailashMagics):
+        await magics.session.reset()
+    shell.run_line_magic("unload_ext", module)

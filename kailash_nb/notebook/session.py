@@ -1,0 +1,276 @@
+"""The per-kernel notebook session: the workflows defined by ``%%kailash`` cells, their latest outputs,
+and the resources and mocks their nodes use. One source of truth for notebook state; displays read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .arguments import InputConnection
+from .errors import UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
+
+if TYPE_CHECKING:
+    from kailash_nb.workflow import ResourceRegistry, Workflow, WorkflowResult
+
+#: The namespace key under which a partial run finds the cached outputs of nodes it does not re-run.
+_CACHED = "__kailash_nb_cached__"
+
+
+@dataclass(slots=True, frozen=True)
+class NodeSpec:
+    """What a ``%%kailash`` cell said about one node: its code, inputs and options."""
+
+    id: str
+    source: str
+    connections: tuple[InputConnection, ...] = ()
+    timeout: float | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class NotebookWorkflow:
+    """A workflow assembled cell by cell; keeps each node's latest output from any run."""
+
+    name: str
+    specs: dict[str, NodeSpec] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _built: Workflow | None = None
+
+    def define(self, spec: NodeSpec) -> None:
+        """Add ``spec`` or replace the node of that id; the workflow must still build (else nothing changes).
+
+        A changed node loses its latest output, and so do the nodes downstream of it (they were
+        computed from the old code), so the next run of any of them re-runs what is stale.
+        """
+        specs = dict(self.specs)
+        specs[spec.id] = spec
+        built = _build(self.name, specs)
+        changed = self.specs.get(spec.id) != spec
+        self.specs = specs
+        self._built = built
+        if changed:
+            self.forget_outputs({spec.id})
+
+    def forget_outputs(self, nodes: set[str], *, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Drop the latest outputs of ``nodes`` and of everything downstream of them, except ``keep``."""
+        successors = self.build().successors
+        stack = list(nodes)
+        seen: set[str] = set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node not in keep:
+                self.outputs.pop(node, None)
+            stack.extend(successors.get(node, ()))
+
+    def build(self) -> Workflow:
+        """The built workflow, rebuilt only when a cell has changed a node."""
+        if self._built is None:
+            self._built = _build(self.name, self.specs)
+        return self._built
+
+    def node(self, node_id: str) -> NodeSpec:
+        try:
+            return self.specs[node_id]
+        except KeyError:
+            known = ", ".join(repr(n) for n in self.specs) or "none"
+            raise UnknownNotebookNodeError(
+                f"workflow {self.name!r} has no node {node_id!r}; its nodes: {known}"
+            ) from None
+
+    def partial(self, node_id: str) -> tuple[Workflow, dict[str, dict[str, Any]]]:
+        """The workflow that runs ``node_id`` and its ancestors without a latest output.
+
+        Ancestors that have one are replaced by nodes that return it, so the engine resolves their
+        connections exactly as in a full run. Returns the workflow and the cached outputs it reads.
+        """
+        from kailash_nb.workflow import Node, Workflow
+        from kailash_nb.workflow.code import NodeCode
+
+        full = self.build()
+        self.node(node_id)
+        needed: set[str] = set()
+        cached: dict[str, dict[str, Any]] = {}
+        stack = [node_id]
+        while stack:
+            current = stack.pop()
+            if current in needed:
+                continue
+            needed.add(current)
+            for parent in full.predecessors[current]:
+                if parent in self.outputs:
+                    cached[parent] = self.outputs[parent]
+                    needed.add(parent)
+                else:
+                    stack.append(parent)
+        nodes: dict[str, Node] = {}
+        for nid in full.order:
+            if nid not in needed:
+                continue
+            node = full.nodes[nid]
+            if nid in cached:
+                stub = compile(f"result = {_CACHED}[{nid!r}]", node.filename, "exec")
+                node = Node(nid, NodeCode(node.source, node.filename, stub, False), None, node.description)
+            nodes[nid] = node
+        connections = tuple(c for c in full.connections if c.target in nodes and c.target not in cached)
+        order = tuple(n for n in full.order if n in nodes)
+        return Workflow.create(full.name, nodes, connections, order), cached
+
+
+def _build(name: str, specs: Mapping[str, NodeSpec]) -> Workflow:
+    from kailash_nb.workflow import AsyncWorkflowBuilder
+
+    builder = AsyncWorkflowBuilder(name)
+    for spec in specs.values():
+        builder.add_async_code(spec.id, spec.source, timeout=spec.timeout, description=spec.description)
+    for spec in specs.values():
+        for conn in spec.connections:
+            builder.add_connection(conn.source, conn.path, spec.id, conn.input)
+    return builder.build()
+
+
+class NotebookSession:
+    """Notebook state of one kernel: workflows by name, the resource registry, mocks and last inputs."""
+
+    def __init__(self, namespace: dict[str, Any], *, max_concurrency: int = 10) -> None:
+        from kailash_nb.workflow import ResourceRegistry
+
+        self.namespace = namespace
+        self.max_concurrency = max_concurrency
+        self.workflows: dict[str, NotebookWorkflow] = {}
+        self.resources: ResourceRegistry = ResourceRegistry()
+        self.mocks: dict[str, Any] = {}
+        self.last_inputs: dict[str, dict[str, Any]] = {}
+        self._tracker: Any = None
+
+    # -- workflows -------------------------------------------------------------------------------
+    def workflow(self, name: str) -> NotebookWorkflow:
+        """The workflow ``name``; an unknown name lists the defined ones."""
+        try:
+            return self.workflows[name]
+        except KeyError:
+            known = ", ".join(repr(n) for n in sorted(self.workflows)) or "none yet"
+            raise UnknownWorkflowError(
+                f"no workflow {name!r} in this notebook session; defined: {known}. "
+                f"Define a node with a `%%kailash NODE -w {name}` cell first"
+            ) from None
+
+    def define_node(self, workflow: str, spec: NodeSpec) -> NotebookWorkflow:
+        """Define or replace a node; creates the workflow on first use."""
+        target = self.workflows.get(workflow) or NotebookWorkflow(workflow)
+        target.define(spec)
+        self.workflows[workflow] = target
+        return target
+
+    async def run_node(self, workflow: str, node_id: str) -> WorkflowResult:
+        """Run one node with the latest outputs of its upstream nodes (running those that have none)."""
+        target = self.workflow(workflow)
+        partial, cached = target.partial(node_id)
+        namespace = dict(self.namespace)
+        namespace[_CACHED] = cached
+        result = await self.runtime().execute_workflow_async(
+            partial, self.last_inputs.get(workflow), resources=self.resources, namespace=namespace
+        )
+        ran = {nid for nid in partial.nodes if nid not in cached}
+        target.forget_outputs(ran, keep=set(result.outputs))
+        for nid in ran & set(result.outputs):
+            target.outputs[nid] = result.outputs[nid]
+        return result
+
+    async def run(
+        self, workflow: str, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> WorkflowResult:
+        """Run the whole workflow afresh; its outputs become the latest outputs (a failed node has none)."""
+        target = self.workflow(workflow)
+        if inputs is not None:
+            self.last_inputs[workflow] = dict(inputs)
+        result = await self.runtime().execute_workflow_async(
+            target.build(),
+            self.last_inputs.get(workflow),
+            resources=self.resources,
+            namespace=self.namespace,
+            timeout=timeout,
+        )
+        target.outputs = dict(result.outputs)
+        return result
+
+    def runtime(self) -> Any:
+        """A runtime for one run of the session (bounded by ``max_concurrency`` nodes at once)."""
+        from kailash_nb.workflow import AsyncLocalRuntime
+
+        return AsyncLocalRuntime(max_concurrency=self.max_concurrency)
+
+    # -- resources -------------------------------------------------------------------------------
+    def register_resource(self, name: str, factory: Callable[[], Any] | None = None, *, instance: Any = None) -> None:
+        """Make a resource available to node code as ``await get_resource(name)``.
+
+        ``factory`` (sync or async) runs on first use and its result is cleaned up by ``%kailash reset``
+        or unloading the extension; an ``instance`` stays owned by the notebook.
+        """
+        if (factory is None) == (instance is None):
+            raise TypeError(f"resource {name!r}: pass exactly one of factory=... or instance=...")
+        if factory is not None:
+            self.resources.register_factory(name, factory)
+        else:
+            self.resources.register_instance(name, instance)
+
+    def add_mock(self, name: str) -> Any:
+        """A tracked mock registered as resource ``name`` (and returned, to configure)."""
+        from .testing_bridge import create_mock
+
+        if name in self.resources:
+            raise ValueError(
+                f"resource {name!r} is already registered in this session; use another name or %kailash reset"
+            )
+        mock, self._tracker = create_mock(name, self._tracker)
+        self.resources.register_instance(name, mock)
+        self.mocks[name] = mock
+        return mock
+
+    def calls(self, resource: str | None = None) -> list[Any]:
+        """The tracked calls of the session's mocks (of one resource when named)."""
+        from .testing_bridge import calls_of
+
+        if resource is not None and resource not in self.mocks:
+            known = ", ".join(repr(n) for n in sorted(self.mocks)) or "none"
+            raise UnknownResourceError(
+                f"no mock named {resource!r} in this session; mocks: {known}. Create one with %kailash mock NAME"
+            )
+        return calls_of(self._tracker, resource)
+
+    async def reset(self) -> None:
+        """Forget workflows, mocks and resources, cleaning up the resources that factories created."""
+        from kailash_nb.workflow import ResourceRegistry
+
+        registry = self.resources
+        self.workflows.clear()
+        self.last_inputs.clear()
+        for name in self.mocks:
+            if self.namespace.get(name) is self.mocks[name]:
+                del self.namespace[name]
+        self.mocks.clear()
+        self._tracker = None
+        self.resources = ResourceRegistry()
+        await registry.aclose()
+
+    def close_soon(self) -> asyncio.Task[None] | None:
+        """Reset from synchronous code: on the running loop as a task, or at once without a loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.reset())
+            return None
+        task = loop.create_task(self.reset())
+        task.add_done_callback(_report_cleanup_failure)
+        return task
+
+
+def _report_cleanup_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        print(f"kailash_nb: resource cleanup failed: {task.exception()}", file=sys.stderr)

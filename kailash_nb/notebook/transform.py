@@ -1,0 +1,118 @@
+"""Input transformer: turn ``%%kailash`` cells and awaiting ``%kailash`` lines into top-level ``await``.
+
+IPython cannot await inside a magic function, and the kit must not start a second event loop, a thread
+or nest_asyncio. So after IPython's own transformations (which turn ``%%kailash a`` into
+``get_ipython().run_cell_magic('kailash', 'a', body)`` and ``r = %kailash run`` into
+``r = get_ipython().run_line_magic('kailash', 'run')``), this transformer replaces those calls with an
+``await`` of the magic's coroutine. ipykernel sees the ``await`` (``should_run_async``) and runs the
+cell as a coroutine on its own loop, so resources made in earlier cells stay usable.
+
+``%unload_ext kailash_nb`` becomes an await too, so that the session's resources are cleaned up on
+the loop they were made on. A line that cannot await (inside a ``def``) is left alone; the magic then
+raises ``NotAwaitedError``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+MAGIC_NAME = "kailash"
+
+#: Subcommands of the line magic whose work awaits on the kernel's loop.
+AWAITING_SUBCOMMANDS = frozenset({"run", "test", "bench", "reset"})
+
+# IPython writes the arguments with %r, so each is one Python string literal.
+_STRING = r"""(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
+_LINE_CALL = re.compile(
+    rf"get_ipython\(\)\.run_line_magic\('{MAGIC_NAME}', (?P<line>{_STRING})\)"
+)
+_CELL_CALL = re.compile(
+    rf"\A(?P<indent>[ \t]*)get_ipython\(\)\.run_cell_magic\('{MAGIC_NAME}', "
+    rf"(?P<line>{_STRING}), (?P<body>{_STRING})\)\s*\Z",
+    re.DOTALL,
+)
+_UNLOAD_CALL = re.compile(
+    r"get_ipython\(\)\.run_line_magic\('unload_ext', (?P<line>'\s*kailash_nb(?:\.notebook)?\s*')\)"
+)
+_MODULE = "__import__('kailash_nb.notebook.magics', fromlist=['magics'])"
+
+
+def _subcommand(line_literal: str) -> str:
+    line = ast.literal_eval(line_literal)
+    words = line.split(None, 1)
+    return words[0] if words else ""
+
+
+def _replace_line(match: re.Match[str]) -> str:
+    literal = match.group("line")
+    if _subcommand(literal) not in AWAITING_SUBCOMMANDS:
+        return match.group(0)
+    return f"(await {_MODULE}.line_magic_async(get_ipython(), {literal}))"
+
+
+def _replace_unload(match: re.Match[str]) -> str:
+    module = repr(ast.literal_eval(match.group("line")).strip())
+    return f"(await {_MODULE}.unload_async(get_ipython(), {module}))"
+
+
+def rewrite_cell(cell: str) -> str:
+    """Return ``cell`` (already transformed by IPython) with kailash magic calls turned into awaits."""
+    if MAGIC_NAME not in cell:
+        return cell
+    match = _CELL_CALL.match(cell)
+    if match:
+        rewritten = (
+            f"{match.group('indent')}await {_MODULE}.cell_magic_async("
+            f"get_ipython(), {match.group('line')}, {match.group('body')})\n"
+        )
+    else:
+        rewritten = _LINE_CALL.sub(_replace_line, cell)
+        rewritten = _UNLOAD_CALL.sub(_replace_unload, rewritten)
+    if rewritten == cell or not _compiles_with_await(rewritten):
+        return cell
+    return rewritten
+
+
+def transform_lines(lines: list[str]) -> list[str]:
+    """The ``input_transformers_post`` entry point: IPython passes and expects a list of lines."""
+    cell = "".join(lines)
+    rewritten = rewrite_cell(cell)
+    if rewritten is cell:
+        return lines
+    return rewritten.splitlines(keepends=True)
+
+
+def _compiles_with_await(source: str) -> bool:
+    try:
+        compile(source, "<kailash>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError:
+        return False
+    return True
+
+
+def install(shell: InteractiveShell) -> None:
+    """Add the transformer to ``shell`` once (loading the extension twice is harmless)."""
+    if not any(_is_ours(t) for t in shell.input_transformers_post):
+        shell.input_transformers_post.append(transform_lines)
+
+
+def uninstall(shell: InteractiveShell) -> None:
+    """Remove the transformer from ``shell`` if present."""
+    remaining: list[Callable[[list[str]], list[str]]] = [
+        t for t in shell.input_transformers_post if not _is_ours(t)
+    ]
+    shell.input_transformers_post[:] = remaining
+
+
+def _is_ours(transformer: object) -> bool:
+    # By name, not identity: a reloaded module makes a new function object.
+    return (
+        getattr(transformer, "__module__", None) == __name__
+        and getattr(transformer, "__name__", None) == "transform_lines"
+    )

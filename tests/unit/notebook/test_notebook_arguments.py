@@ -1,0 +1,81 @@
+"""Parsing of ``%%kailash`` lines and ``%kailash`` subcommands: options, connections and specific errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from kailash_nb.notebook.arguments import InputConnection, help_text, parse_cell_line, parse_line
+from kailash_nb.notebook.errors import MagicUsageError
+
+
+def test_cell_line_gives_node_connections_and_options() -> None:
+    args, connections = parse_cell_line("consumer items=producer.items meta=producer.data.meta -w etl --timeout 2.5")
+    assert (args.node, args.workflow, args.timeout, args.no_run) == ("consumer", "etl", 2.5, False)
+    assert connections == (
+        InputConnection("items", "producer", "items"),
+        InputConnection("meta", "producer", "data.meta"),
+    )
+
+
+def test_cell_line_defaults_to_the_notebook_workflow() -> None:
+    args, connections = parse_cell_line("producer --no-run")
+    assert (args.workflow, args.no_run, connections) == ("notebook", True, ())
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("c items", "must be INPUT=SOURCE.PATH"),
+    ("c items=producer", "must be INPUT=SOURCE.PATH"),
+    ("c 1x=producer.items", "must be a Python variable name"),
+    ("c --timeout 0", "--timeout must be positive"),
+    ("c --timeout soon", "invalid float value"),
+    ("", "the following arguments are required: node"),
+    ("c --bogus", "unrecognized arguments: --bogus"),
+])
+def test_bad_cell_lines_raise_a_usage_error_naming_the_problem(text: str, message: str) -> None:
+    with pytest.raises(MagicUsageError, match=message.replace("-", r"\-")):
+        parse_cell_line(text)
+
+
+def test_inputs_takes_the_rest_of_the_line_verbatim() -> None:
+    name, args = parse_line("run etl --inputs {'n': 3, 'tags': ['a b']}")
+    assert (name, args.workflow, args.inputs) == ("run", "etl", "{'n': 3, 'tags': ['a b']}")
+
+
+def test_bench_needs_a_positive_number_of_runs() -> None:
+    name, args = parse_line("bench etl -n 20 --concurrency 4")
+    assert (name, args.workflow, args.runs, args.concurrency) == ("bench", "etl", 20, 4)
+    with pytest.raises(MagicUsageError, match="required: -n/--runs"):
+        parse_line("bench")
+    with pytest.raises(MagicUsageError, match="--concurrency must be at least 1"):
+        parse_line("bench -n 2 --concurrency 0")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("", "needs a subcommand"),
+    ("frobnicate", "unknown %kailash subcommand 'frobnicate'"),
+    ("run a b", "unrecognized arguments: b"),
+    ("run --inputs", "expected one argument"),
+    ("mock", "required: NAME"),
+    ("calls 'unbalanced", "cannot split"),
+])
+def test_bad_lines_raise_usage_errors_with_the_usage(line: str, message: str) -> None:
+    with pytest.raises(MagicUsageError) as raised:
+        parse_line(line)
+    assert message in str(raised.value)
+
+
+def test_usage_errors_are_value_errors_not_ipython_usage_errors() -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(MagicUsageError) as raised:
+        parse_line("run --bogus")
+    assert isinstance(raised.value, ValueError) and not isinstance(raised.value, UsageError)
+    assert "usage: %kailash run [--inputs EXPR] [NAME]" in str(raised.value)
+
+
+def test_help_documents_the_cell_magic_and_every_subcommand() -> None:
+    text = help_text()
+    for usage in ("%%kailash [-w NAME]", "%kailash run", "%kailash workflow", "%kailash show", "%kailash mock",
+                  "%kailash calls", "%kailash test", "%kailash bench", "%kailash explore", "%kailash reset"):
+        assert usage in text
+    assert "KAILASH_NB_WIDGETS" in text

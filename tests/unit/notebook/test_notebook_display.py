@@ -1,0 +1,150 @@
+"""Displays, charts and widgets without a kernel: stable text and HTML, escaping, lazy heavy imports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kailash_nb.notebook.bench import BenchReport
+from kailash_nb.notebook.charts import Chart, chart_for
+from kailash_nb.notebook.display import NodeOutput, short, workflow_bundle, workflow_result_bundle
+from kailash_nb.notebook.tables import CallTable
+from kailash_nb.notebook.widgets import StaticExplore, widgets_enabled
+from kailash_nb.testing import CallRecord, ConvergenceResult, PerformanceResult
+from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_workflow(inputs: dict | None = None):
+    wf = (
+        AsyncWorkflowBuilder("demo")
+        .add_async_code("b_consumer", "result = {'total': sum(items)}", description="adds <up>")
+        .add_async_code("a_producer", "print('made', len(n))\nresult = {'items': n}", timeout=5)
+        .add_connection("a_producer", "items", "b_consumer", "items")
+        .add_async_code("c_fails", "raise ValueError('<img src=x onerror=alert(1)>')")
+        .build()
+    )
+    return wf, asyncio.run(AsyncLocalRuntime().execute_workflow_async(wf, inputs or {"n": [1, 2]}))
+
+
+def test_result_text_is_identical_across_runs_and_sorted_by_node() -> None:
+    (_, first), (_, second) = run_workflow(), run_workflow()
+    data1, meta1 = workflow_result_bundle(first)
+    data2, _ = workflow_result_bundle(second)
+    assert data1 == data2
+    lines = data1["text/plain"].splitlines()
+    assert lines[0] == "WorkflowResult 'demo': failed (1 failed, 2 success)"
+    assert [line.split()[0] for line in lines[2:5]] == ["a_producer", "b_consumer", "c_fails"]
+    assert "made 2" in lines[2]
+    assert "error in node 'c_fails':" in data1["text/plain"]
+    assert "  line 1: raise ValueError('<img src=x onerror=alert(1)>')" in data1["text/plain"]
+    assert meta1["kailash_nb"]["execution_time"] >= 0 and set(meta1["kailash_nb"]["node_timings"]) == {
+        "a_producer", "b_consumer", "c_fails"}
+
+
+def test_html_escapes_values_errors_and_descriptions() -> None:
+    wf, result = run_workflow({"n": ["<script>alert(1)</script>"]})
+    html = workflow_result_bundle(result)[0]["text/html"] + workflow_bundle(wf)[0]["text/html"]
+    assert "<script>" not in html and "<img" not in html and "<up>" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x" in html and "adds &lt;up&gt;" in html
+
+
+def test_workflow_lists_inputs_timeouts_and_descriptions() -> None:
+    wf, _ = run_workflow()
+    text = workflow_bundle(wf)[0]["text/plain"]
+    assert text.splitlines()[0] == "Workflow 'demo': 3 node(s), 1 connection(s)"
+    assert "items=a_producer.items" in text and "5 s" in text
+
+
+def test_short_values_drop_addresses_and_mock_ids_and_are_bounded() -> None:
+    from unittest.mock import AsyncMock
+
+    assert " at 0x" not in short(object())
+    assert "id=" not in short(AsyncMock(name="db"))
+    assert short({"b": 1, "a": 2}) == "{'a': 2, 'b': 1}"
+    assert len(short("x" * 1000)) == 200
+    assert short("one\ntwo\n") == "one ↵ two"
+
+
+def test_call_table_groups_calls_by_resource_and_node_with_durations_in_metadata() -> None:
+    calls = [
+        CallRecord("db", "fetch", ("q2",), {}, result=[2], duration=0.2, node="right"),
+        CallRecord("db", "fetch", ("q1",), {"limit": 1}, result=[1], duration=0.1, node="left"),
+        CallRecord("api", "get", ("/x",), {}, exception=TimeoutError("slow"), duration=0.3, node="left"),
+        CallRecord("db", "fetch", ("q3",), {}, result=[3], duration=0.4, node="left"),
+    ]
+    data, metadata = CallTable(calls)._repr_mimebundle_()
+    rows = [line.split()[:3] for line in data["text/plain"].splitlines()[2:]]
+    assert rows == [["api", "get", "/x"], ["db", "fetch", "q1,"], ["db", "fetch", "q3"], ["db", "fetch", "q2"]]
+    assert "raised TimeoutError: slow" in data["text/plain"]
+    assert metadata["kailash_nb"]["durations"] == [0.3, 0.1, 0.4, 0.2]
+    assert CallTable([])._repr_mimebundle_()[0]["text/plain"] == "calls of the session: 0\n(no calls)"
+
+
+def test_bench_report_text_holds_counts_only() -> None:
+    fast = BenchReport("wf", 2, (0.01, 0.02, 0.03), ("success", "success", "failed"), 0.05, "node 'x': E")
+    slow = BenchReport("wf", 2, (1.0, 2.0, 3.0), ("success", "failed", "success"), 5.0, "node 'x': E")
+    assert fast._repr_mimebundle_()[0] == slow._repr_mimebundle_()[0]
+    assert fast.percentile(50) == 0.02 and fast.percentile(95) == 0.03
+    assert fast._repr_mimebundle_()[1]["kailash_nb"]["throughput_per_s"] == pytest.approx(60.0)
+
+
+def test_charts_render_png_for_results_workflows_benches_and_assertion_results() -> None:
+    wf, result = run_workflow()
+    charts = [
+        chart_for(result),
+        chart_for(wf),
+        chart_for(BenchReport("wf", 1, (0.01, 0.02), ("success", "success"), 0.03)),
+        chart_for(PerformanceResult(time=0.1, throughput=20.0, operations=2, samples=(0.04, 0.06))),
+        chart_for(ConvergenceResult(samples=(1.0, 0.5, 0.5), times=(0, 1, 2), converged=True, tolerance=0.1,
+                                    window=2, elapsed=2.0)),
+    ]
+    for chart in charts:
+        assert isinstance(chart, Chart) and chart._repr_png_().startswith(b"\x89PNG")
+    assert repr(charts[1]) == "<Chart: workflow 'demo': 3 node(s), 1 connection(s)>"
+    with pytest.raises(TypeError, match="no chart for a int"):
+        chart_for(3)
+
+
+def test_node_output_and_static_explore_are_stable_text() -> None:
+    assert repr(NodeOutput("wf", "n", {"b": 2, "a": [1]}, duration=0.5)).splitlines() == [
+        "node 'n' of workflow 'wf': output", "key value", "  a   [1]", "  b     2"]
+    assert "static view" in repr(StaticExplore("wf", {"n": 3}))
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, False),
+    ({"JPY_SESSION_NAME": "/home/u/a.ipynb"}, True),
+    ({"JPY_SESSION_NAME": "/a.ipynb", "KAILASH_NB_WIDGETS": "0"}, False),
+    ({"KAILASH_NB_WIDGETS": "1"}, True),
+    ({"KAILASH_NB_WIDGETS": "off"}, False),
+])
+def test_widgets_follow_the_environment(environ: dict[str, str], expected: bool) -> None:
+    assert widgets_enabled(environ) is expected
+
+
+def test_widgets_setting_with_a_typo_is_an_error() -> None:
+    with pytest.raises(ValueError, match="KAILASH_NB_WIDGETS='maybe'"):
+        widgets_enabled({"KAILASH_NB_WIDGETS": "maybe"})
+
+
+def test_importing_the_notebook_layer_and_charting_import_no_heavy_library_eagerly() -> None:
+    code = (
+        "import sys, kailash_nb.notebook as n\n"
+        "heavy = ['IPython', 'pandas', 'matplotlib', 'ipywidgets']\n"
+        "assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]\n"
+        "from kailash_nb.notebook.charts import series_chart\n"
+        "series_chart([1.0, 2.0], 't').png()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "print(n.sanitize_file_path())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).read_text().count("regex: ") >= 3

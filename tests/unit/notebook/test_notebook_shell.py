@@ -1,0 +1,173 @@
+"""The extension in an IPython ``InteractiveShell``: loading, the magics, top-level await, unloading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from kailash_nb.notebook.errors import NotAwaitedError
+from kailash_nb.workflow import Workflow, WorkflowResult
+
+
+@pytest.fixture
+def shell(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+    monkeypatch.setenv("KAILASH_NB_WIDGETS", "0")
+    config = Config()
+    config.HistoryManager.enabled = False
+    ip = InteractiveShell.instance(config=config)
+    ip.run_line_magic("load_ext", "kailash_nb.notebook")
+    try:
+        yield ip
+    finally:
+        ip.run_line_magic("unload_ext", "kailash_nb.notebook")
+        InteractiveShell.clear_instance()
+
+
+def run(ip: InteractiveShell, *cells: str) -> list[Any]:
+    """Run cells as ipykernel does (the transformed cell, as a coroutine on one loop); return results."""
+
+    async def main() -> list[Any]:
+        results = []
+        for cell in cells:
+            result = await ip.run_cell_async(cell, transformed_cell=ip.transform_cell(cell), silent=False)
+            results.append(result)
+        return results
+
+    return asyncio.run(main())
+
+
+def raised(result: Any) -> BaseException | None:
+    return result.error_before_exec or result.error_in_exec
+
+
+def test_cells_define_and_run_nodes_with_connections_and_await(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "import asyncio\nfactor = 10",
+        "%%kailash producer\nawait asyncio.sleep(0)\nresult = {'items': [1, 2, 3]}",
+        "%%kailash consumer items=producer.items\nresult = {'total': sum(items) * factor}",
+        "r = %kailash run",
+    )
+    assert [raised(r) for r in results] == [None] * 4
+    node_output = results[2].result
+    assert (node_output.node, dict(node_output.output)) == ("consumer", {"total": 60})
+    r = shell.user_ns["r"]
+    assert isinstance(r, WorkflowResult) and r.get_output("consumer", "total") == 60
+    assert isinstance(shell.run_line_magic("kailash", "workflow"), Workflow)
+
+
+def test_running_a_node_reuses_upstream_outputs_and_runs_only_missing_ones(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "counts = {'a': 0, 'b': 0}",
+        "%%kailash a\ncounts['a'] += 1\nresult = {'v': 1}",
+        "%%kailash b --no-run\ncounts['b'] += 1\nresult = {'v': 2}",
+        "%%kailash c x=a.v y=b.v\nresult = {'sum': x + y}",
+        "%%kailash c x=a.v y=b.v\nresult = {'sum': x + y + 100}",
+    )
+    assert [raised(r) for r in results] == [None] * 5
+    assert shell.user_ns["counts"] == {"a": 1, "b": 1}
+    assert results[4].result.output == {"sum": 103}
+
+
+def test_node_errors_fail_the_cell_with_the_original_exception(shell: InteractiveShell) -> None:
+    results = run(shell, "%%kailash boom\nprint('before')\nraise LookupError('nope')")
+    assert isinstance(raised(results[0]), LookupError)
+
+
+def test_synchronous_call_of_an_awaiting_subcommand_explains_itself(shell: InteractiveShell) -> None:
+    run(shell, "%%kailash n --no-run\nresult = {}")
+    with pytest.raises(NotAwaitedError, match="top level of a cell"):
+        shell.run_line_magic("kailash", "run")
+    with pytest.raises(NotAwaitedError, match="--no-run"):
+        shell.run_cell_magic("kailash", "m", "result = {}")
+    assert "m" in shell.run_line_magic("kailash", "workflow").nodes  # defined, not run
+
+
+def test_loading_twice_registers_once_and_unloading_removes_everything(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import load_ipython_extension, unload_ipython_extension
+
+    load_ipython_extension(shell)
+    post = [t for t in shell.input_transformers_post if getattr(t, "__module__", "").startswith("kailash_nb")]
+    assert len(post) == 1
+    formatter = shell.display_formatter.mimebundle_formatter
+    assert formatter.lookup_by_type(WorkflowResult)
+    unload_ipython_extension(shell)
+    assert "kailash" not in shell.magics_manager.magics["line"]
+    assert "kailash" not in shell.magics_manager.magics["cell"]
+    assert not [t for t in shell.input_transformers_post if getattr(t, "__module__", "").startswith("kailash_nb")]
+    with pytest.raises(KeyError):
+        formatter.lookup_by_type(WorkflowResult)
+    load_ipython_extension(shell)  # for the fixture's unload
+
+
+def test_reset_clears_workflows_mocks_and_cleans_up_resources(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "closed = []\nclass Res:\n    async def aclose(self):\n        closed.append(True)\n"
+        "from kailash_nb.notebook import current_session\ncurrent_session().register_resource('res', factory=Res)",
+        "%kailash mock api",
+        "%%kailash n\nawait get_resource('res')\nresult = {}",
+        "%kailash reset",
+        "%kailash workflow",
+    )
+    assert [raised(r) for r in results[:4]] == [None] * 4
+    assert shell.user_ns["closed"] == [True]
+    assert "api" not in shell.user_ns
+    assert type(raised(results[4])).__name__ == "UnknownWorkflowError"
+
+
+def test_results_and_workflows_display_as_stable_tables(shell: InteractiveShell) -> None:
+    run(shell, "%%kailash a\nprint('<script>x</script>')\nresult = {'html': '<b>bold</b>'}", "r = %kailash run")
+    data, metadata = shell.display_formatter.format(shell.user_ns["r"])
+    assert data["text/plain"].startswith("WorkflowResult 'notebook': success (1 success)")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in data["text/html"] and "<b>bold" not in data["text/html"]
+    assert "&lt;script&gt;" in data["text/html"] and "<script>" not in data["text/html"]
+    assert set(metadata["kailash_nb"]["node_timings"]) == {"a"}
+
+
+def test_explore_form_reruns_the_workflow_with_edited_inputs(shell: InteractiveShell,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipywidgets
+
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.widgets import _running, explore
+
+    run(shell, "%%kailash double --no-run\nresult = {'twice': n * 2}")
+    monkeypatch.setenv("KAILASH_NB_WIDGETS", "1")
+    session = current_session(shell)
+    form = explore(session, "notebook", {"n": 3})
+    assert isinstance(form, ipywidgets.VBox)
+    field, button = form.children[0], form.children[1]
+    assert (field.description, field.value) == ("n", "3")
+
+    async def click() -> None:
+        field.value = "21"
+        button.click()
+        await asyncio.gather(*_running)
+
+    asyncio.run(click())
+    assert session.workflows["notebook"].outputs["double"] == {"twice": 42}
+    assert session.last_inputs["notebook"] == {"n": 21}
+
+
+def test_rerunning_an_upstream_cell_makes_downstream_outputs_stale(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "runs = []\nbase = 1",
+        "%%kailash a\nruns.append('a')\nresult = {'v': base}",
+        "%%kailash b x=a.v\nruns.append('b')\nresult = {'v': x * 10}",
+        "%%kailash c x=b.v\nruns.append('c')\nresult = {'v': x + 1}",
+        "base = 2",
+        "%%kailash a\nruns.append('a')\nresult = {'v': base}",
+        "%%kailash c x=b.v\nruns.append('c')\nresult = {'v': x + 1}",
+    )
+    assert [raised(r) for r in results] == [None] * 7
+    assert shell.user_ns["runs"] == ["a", "b", "c", "a", "b", "c"]
+    assert results[-1].result.output == {"v": 21}
