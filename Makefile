@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: tour demo test lint bench check lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+tour: $(STAMP)
+	$(BIN)/kailash-nb tour
+
 demo: $(STAMP)
 	$(BIN)/kailash-nb demo
+
+check: $(STAMP)
+	$(BIN)/kailash-nb check notebooks -n 2
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check kailash_nb tests benchmarks
