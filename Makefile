@@ -27,8 +27,10 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check kailash_nb tests benchmarks
 
+# The unit, integration and browser tests, and the notebooks as regression tests (strict nbval).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks -n 2 --dist loadscope \
+		--nbval --nbval-current-env --nbval-sanitize-with=kailash_nb/notebook/sanitize.cfg
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
