@@ -22,6 +22,7 @@ WIDGETS_ENV = "KAILASH_NB_WIDGETS"
 
 __all__ = [
     "WIDGETS_ENV",
+    "call_table",
     "chart",
     "current_session",
     "load_ipython_extension",
@@ -96,6 +97,14 @@ def chart(obj: Any) -> Chart:
     from .charts import chart_for
 
     return chart_for(obj)
+
+
+def call_table(calls: Any, resource: str | None = None) -> Any:
+    """A stable table of tracked calls, as ``%kailash calls`` shows them: for a test case's calls
+    (``call_table(test.get_calls())``) or any sequence of ``CallRecord``."""
+    from .tables import CallTable
+
+    return CallTable(calls, resource)
 
 
 def sanitize_file_path() -> str:

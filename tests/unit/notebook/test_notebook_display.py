@@ -148,3 +148,24 @@ def test_importing_the_notebook_layer_and_charting_import_no_heavy_library_eager
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).read_text().count("regex: ") >= 3
+
+
+def test_call_table_of_a_test_case_renders_its_calls() -> None:
+    from kailash_nb.notebook import call_table
+    from kailash_nb.testing import AsyncWorkflowTestCase
+
+    class Probe(AsyncWorkflowTestCase):
+        async def test_probe(self) -> None:
+            db = await self.create_test_resource("db", None, mock=True)
+            db.fetch.return_value = [1]
+            await db.fetch("select 1")
+
+    async def main() -> Probe:
+        async with Probe("test_probe") as case:
+            await case.test_probe()
+        return case
+
+    case = asyncio.run(main())
+    text = repr(call_table(case.get_calls()))
+    assert "calls of the session: 1" in text
+    assert text.splitlines()[2].split() == ["db", "fetch", "select", "1", "[1]", "(outside", "a", "node)"]
