@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from kailash_nb.workflow import ResourceRegistry, Workflow, WorkflowResult
 
 #: The namespace key under which a partial run finds the cached outputs of nodes it does not re-run.
-_CACHED = "__kailash_nb_cached__"
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,43 +83,10 @@ class NotebookWorkflow:
                 f"workflow {self.name!r} has no node {node_id!r}; its nodes: {known}"
             ) from None
 
-    def partial(self, node_id: str) -> tuple[Workflow, dict[str, dict[str, Any]]]:
-        """The workflow that runs ``node_id`` and its ancestors without a latest output.
-
-        Ancestors that have one are replaced by nodes that return it, so the engine resolves their
-        connections exactly as in a full run. Returns the workflow and the cached outputs it reads.
-        """
-        from kailash_nb.workflow import Node, Workflow
-        from kailash_nb.workflow.code import NodeCode
-
-        full = self.build()
+    def reusable_outputs(self, node_id: str) -> dict[str, dict[str, Any]]:
+        """The latest outputs a run of ``node_id`` may reuse: every node's but its own."""
         self.node(node_id)
-        needed: set[str] = set()
-        cached: dict[str, dict[str, Any]] = {}
-        stack = [node_id]
-        while stack:
-            current = stack.pop()
-            if current in needed:
-                continue
-            needed.add(current)
-            for parent in full.predecessors[current]:
-                if parent in self.outputs:
-                    cached[parent] = self.outputs[parent]
-                    needed.add(parent)
-                else:
-                    stack.append(parent)
-        nodes: dict[str, Node] = {}
-        for nid in full.order:
-            if nid not in needed:
-                continue
-            node = full.nodes[nid]
-            if nid in cached:
-                stub = compile(f"result = {_CACHED}[{nid!r}]", node.filename, "exec")
-                node = Node(nid, NodeCode(node.source, node.filename, stub, False), None, node.description)
-            nodes[nid] = node
-        connections = tuple(c for c in full.connections if c.target in nodes and c.target not in cached)
-        order = tuple(n for n in full.order if n in nodes)
-        return Workflow.create(full.name, nodes, connections, order), cached
+        return {nid: output for nid, output in self.outputs.items() if nid != node_id}
 
 
 def _build(name: str, specs: Mapping[str, NodeSpec]) -> Workflow:
@@ -171,13 +137,15 @@ class NotebookSession:
     async def run_node(self, workflow: str, node_id: str) -> WorkflowResult:
         """Run one node with the latest outputs of its upstream nodes (running those that have none)."""
         target = self.workflow(workflow)
-        partial, cached = target.partial(node_id)
-        namespace = dict(self.namespace)
-        namespace[_CACHED] = cached
         result = await self.runtime().execute_workflow_async(
-            partial, self.last_inputs.get(workflow), resources=self.resources, namespace=namespace
+            target.build(),
+            self.last_inputs.get(workflow),
+            resources=self.resources,
+            namespace=self.namespace,
+            targets=[node_id],
+            reuse=target.reusable_outputs(node_id),
         )
-        ran = {nid for nid in partial.nodes if nid not in cached}
+        ran = set(result.node_status)
         target.forget_outputs(ran, keep=set(result.outputs))
         for nid in ran & set(result.outputs):
             target.outputs[nid] = result.outputs[nid]

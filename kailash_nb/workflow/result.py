@@ -71,8 +71,7 @@ class WorkflowResult:
     def summary(self) -> str:
         """One line per node: status, and the error for failed nodes."""
         lines = [f"workflow {self.workflow.name!r}: {self.status}"]
-        for node in self.workflow.order:
-            status = self.node_status.get(node, "skipped")
+        for node, status in self.node_status.items():
             error = self.errors.get(node)
             detail = f" ({type(error).__name__}: {error})" if error is not None else ""
             lines.append(f"  {node}: {status}{detail}")

@@ -6,13 +6,13 @@ import asyncio
 import builtins
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any, TypeVar
 
 from .builder import RESERVED_NAMES
 from .context import _current_node
-from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError
+from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
 from .graph import Node, Workflow
 from .resources import MappingResources, ResourceRegistry
 from .result import NodeTiming, WorkflowResult
@@ -69,6 +69,8 @@ class AsyncLocalRuntime:
         resources: ResourceRegistry | Mapping[str, Any] | None = None,
         namespace: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        targets: Iterable[str] | None = None,
+        reuse: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` with ``inputs`` (variables in every node) and return its ``WorkflowResult``.
 
@@ -76,12 +78,18 @@ class AsyncLocalRuntime:
         ready objects. ``namespace`` gives node code further names (a notebook's namespace), below
         inputs and connected values. A failing node fails the run but not its independent branches;
         cancelling the caller cancels every running node before the cancellation propagates.
+
+        A partial run (a notebook re-running one cell): ``targets`` runs only these nodes and what they
+        need; ``reuse`` gives earlier outputs of nodes that then do not run but feed their dependants.
+        The result holds the nodes that ran (or were skipped), not the reused ones.
         """
         if not isinstance(workflow, Workflow):
             hint = " (call .build() on the builder first)" if hasattr(workflow, "build") else ""
             raise TypeError(f"expected a Workflow{hint}, got {type(workflow).__name__}")
         _check_timeout("timeout", timeout)
         run = _Run(self, workflow, _checked_inputs(inputs), _as_resources(resources), namespace)
+        if targets is not None or reuse:
+            run.plan_partial(targets, reuse or {})
         limit = self.timeout if timeout is None else timeout
         started = perf_counter()
         run.started = run.result.started = started
@@ -118,7 +126,7 @@ class AsyncLocalRuntime:
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "inputs", "limit", "resources", "result", "started", "workflow")
+    __slots__ = ("_base", "inputs", "limit", "nodes", "resources", "result", "reused", "started", "workflow")
 
     def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
                  resources: ResourceRegistry | MappingResources, namespace: Mapping[str, Any] | None) -> None:
@@ -128,6 +136,8 @@ class _Run:
         self.limit = runtime.max_concurrency
         self.result = WorkflowResult(workflow, inputs)
         self.started = 0.0
+        self.nodes: tuple[str, ...] = workflow.order  # the nodes this run covers, in plan order
+        self.reused: Mapping[str, Mapping[str, Any]] = {}
         base: dict[str, Any] = dict(namespace) if namespace is not None else {}
         base.pop("result", None)
         base["__builtins__"] = builtins
@@ -140,21 +150,49 @@ class _Run:
     async def get_resource(self, name: str) -> Any:
         return await self.resources.get(name)
 
+    def plan_partial(self, targets: Iterable[str] | None, reuse: Mapping[str, Mapping[str, Any]]) -> None:
+        """Cover ``targets`` (default: every node) and the ancestors they need that ``reuse`` lacks."""
+        workflow = self.workflow
+        wanted = list(workflow.order if targets is None else targets)
+        for node_id in (*wanted, *reuse):
+            if node_id not in workflow.nodes:
+                known = ", ".join(repr(n) for n in workflow.order)
+                raise UnknownNodeError(f"workflow {workflow.name!r} has no node {node_id!r}; nodes: {known}")
+        needed: set[str] = set()
+        stack = [n for n in wanted if n not in reuse]
+        while stack:
+            node_id = stack.pop()
+            if node_id not in needed:
+                needed.add(node_id)
+                stack.extend(p for p in workflow.predecessors[node_id] if p not in reuse)
+        self.nodes = tuple(n for n in workflow.order if n in needed)
+        self.reused = reuse
+
     async def schedule(self) -> None:
         workflow = self.workflow
         status = self.result.node_status
-        waiting = {node_id: len(preds) for node_id, preds in workflow.predecessors.items()}
-        ready = deque(workflow.roots)
+        covered = self.nodes
+        reused = self.reused
+        if reused or len(covered) != len(workflow.order):
+            members = set(covered)
+            waiting = {n: sum(p in members for p in workflow.predecessors[n]) for n in covered}
+            ready = deque(n for n in covered if not waiting[n])
+        else:
+            members = workflow.nodes  # type: ignore[assignment]
+            waiting = {node_id: len(preds) for node_id, preds in workflow.predecessors.items()}
+            ready = deque(workflow.roots)
         running: dict[asyncio.Task[None], str] = {}
         loop = asyncio.get_running_loop()
         limit = self.limit or len(workflow.nodes)
 
         def finished(node_id: str) -> None:
             for successor in workflow.successors[node_id]:
+                if successor not in members:
+                    continue
                 waiting[successor] -= 1
                 if waiting[successor]:
                     continue
-                if all(status.get(p) == "success" for p in workflow.predecessors[successor]):
+                if all(status.get(p) == "success" or p in reused for p in workflow.predecessors[successor]):
                     ready.append(successor)
                 else:
                     status[successor] = "skipped"
@@ -189,7 +227,8 @@ class _Run:
         try:
             namespace = dict(self._base)
             for conn in self.workflow.inbound[node_id]:
-                namespace[conn.target_input] = conn.resolve(result.outputs[conn.source])
+                source = result.outputs.get(conn.source)
+                namespace[conn.target_input] = conn.resolve(self.reused[conn.source] if source is None else source)
             namespace["print"] = _capture_print(printed)
             outcome = eval(node.compiled.code, namespace)
             if outcome is not None:
@@ -223,9 +262,9 @@ class _Run:
     def finish(self, elapsed: float) -> WorkflowResult:
         result = self.result
         status = result.node_status
-        for node_id in self.workflow.order:
+        for node_id in self.nodes:
             status.setdefault(node_id, "skipped")
-        result.node_status = {node_id: status[node_id] for node_id in self.workflow.order}
+        result.node_status = {node_id: status[node_id] for node_id in self.nodes}
         result.status = "success" if all(s == "success" for s in status.values()) else "failed"
         result.execution_time = elapsed
         return result

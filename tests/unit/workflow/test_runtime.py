@@ -414,3 +414,52 @@ def test_passing_the_builder_instead_of_a_workflow_says_to_build():
 def test_runtime_options_are_checked(option):
     with pytest.raises(ValueError, match=next(iter(option))):
         AsyncLocalRuntime(**option)
+
+
+def diamond():
+    return (AsyncWorkflowBuilder("wf")
+            .add_async_code("source", "ran.append('source')\nresult = {'v': base}")
+            .add_async_code("left", "ran.append('left')\nresult = {'v': v + 1}")
+            .add_async_code("right", "ran.append('right')\nresult = {'v': v * 10}")
+            .add_async_code("sink", "ran.append('sink')\nresult = {'total': a + b}")
+            .add_connection("source", "v", "left", "v")
+            .add_connection("source", "v", "right", "v")
+            .add_connection("left", "v", "sink", "a")
+            .add_connection("right", "v", "sink", "b")
+            .build())
+
+
+def test_targets_run_only_the_nodes_they_need():
+    ran: list[str] = []
+    result = run(diamond(), {"ran": ran, "base": 1}, targets=["left"])
+    assert sorted(ran) == ["left", "source"]
+    assert result.node_status == {"source": "success", "left": "success"}
+    assert result.get_output("left", "v") == 2
+
+
+def test_reused_outputs_feed_dependants_without_running():
+    ran: list[str] = []
+    reuse = {"left": {"v": 5}, "right": {"v": 7}}
+    result = run(diamond(), {"ran": ran, "base": 1}, targets=["sink"], reuse=reuse)
+    assert ran == ["sink"]
+    assert result.node_status == {"sink": "success"}
+    assert result.outputs == {"sink": {"total": 12}}
+    assert result.summary() == "workflow 'wf': success\n  sink: success"
+
+
+def test_reuse_of_one_branch_runs_the_rest_of_what_is_needed():
+    ran: list[str] = []
+    result = run(diamond(), {"ran": ran, "base": 2}, targets=["sink"], reuse={"left": {"v": 100}})
+    assert sorted(ran) == ["right", "sink", "source"]
+    assert result.get_output("sink", "total") == 120
+
+
+def test_partial_run_with_a_missing_key_in_a_reused_output_names_the_path():
+    result = run(diamond(), {"ran": [], "base": 1}, targets=["sink"],
+                 reuse={"left": {"w": 1}, "right": {"v": 1}})
+    assert "node 'left' produced no 'v'; keys: 'w'" in str(result.errors["sink"])
+
+
+def test_partial_run_with_an_unknown_node_lists_nodes():
+    with pytest.raises(ValueError, match=r"workflow 'wf' has no node 'snk'; nodes: 'source', 'left'"):
+        run(diamond(), {"ran": [], "base": 1}, targets=["snk"])
