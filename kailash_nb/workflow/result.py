@@ -62,11 +62,19 @@ class WorkflowResult:
             raise OutputNotFoundError(str(exc)) from None
 
     def raise_for_status(self) -> WorkflowResult:
-        """Re-raise the original exception of the first failed node; return self when all succeeded."""
+        """Re-raise the original exception of the first failed node; return self when all succeeded.
+
+        When several nodes failed, a note on the exception (Python 3.11+) names the others.
+        """
         failed = self.failed_nodes or tuple(self.errors)
-        if failed:
-            raise self.errors[failed[0]]
-        return self
+        if not failed:
+            return self
+        error = self.errors[failed[0]]
+        others = [f"node {n!r}: {type(self.errors[n]).__name__}: {self.errors[n]}" for n in failed[1:]]
+        note = f"workflow {self.workflow.name!r} also failed in " + "; ".join(others)
+        if others and hasattr(error, "add_note") and note not in getattr(error, "__notes__", ()):
+            error.add_note(note)
+        raise error
 
     def summary(self) -> str:
         """One line per node: status, and the error for failed nodes."""
@@ -88,7 +96,17 @@ class WorkflowResult:
         if node not in self.workflow.nodes:
             known = ", ".join(repr(n) for n in self.workflow.order)
             return f"workflow {self.workflow.name!r} has no node {node!r}; nodes: {known}"
-        status = self.node_status.get(node, "skipped")
+        status = self.node_status.get(node)
         error = self.errors.get(node)
-        because = f": {type(error).__name__}: {error}" if error is not None else ""
-        return f"node {node!r} has no output: it {status if status != 'failed' else 'failed'}{because}"
+        if error is not None:
+            happened = "failed" if status == "failed" else f"was {status}"
+            return f"node {node!r} has no output: it {happened}: {type(error).__name__}: {error}"
+        if status is None:
+            return f"node {node!r} has no output: it was not part of this run"
+        blockers = [
+            f"node {p!r} {'failed' if self.node_status.get(p) == 'failed' else 'was ' + str(self.node_status.get(p))}"
+            for p in self.workflow.predecessors[node]
+            if p in self.node_status and self.node_status[p] != "success"
+        ]
+        because = f" because {' and '.join(blockers)}" if blockers else " because the run ended first"
+        return f"node {node!r} has no output: it was {status}{because}"

@@ -32,11 +32,14 @@ if sys.version_info >= (3, 11):
         deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
-                return await awaitable
+                value = await awaitable
         except TimeoutError:
             if deadline.expired():
                 raise _Expired from None
             raise
+        if deadline.expired():  # the code swallowed the cancellation and finished late
+            raise _Expired
+        return value
 
 else:  # pragma: no cover - exercised on Python 3.10 only
 
@@ -99,12 +102,7 @@ class AsyncLocalRuntime:
             else:
                 await _within(run.schedule(), limit)
         except _Expired:
-            for node_id in run.result.node_status:
-                if run.result.node_status[node_id] == "cancelled":
-                    run.result.errors[node_id] = NodeTimeoutError(
-                        f"node {node_id!r} was cancelled: workflow {workflow.name!r} ran past its "
-                        f"timeout of {limit} s"
-                    )
+            run.expired(limit)  # type: ignore[arg-type]
         return run.finish(perf_counter() - started)
 
     def execute(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any) -> WorkflowResult:
@@ -258,6 +256,24 @@ class _Run:
             result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
             if printed:
                 result.logs[node_id] = "".join(printed)
+
+    def expired(self, limit: float) -> None:
+        """The run's timeout passed: nodes still running then fail with a timeout error, including any
+        that caught the cancellation and finished late (their output is dropped)."""
+        result = self.result
+        for node_id, status in result.node_status.items():
+            timing = result.node_timings.get(node_id)
+            if status == "cancelled":
+                why = "was cancelled"
+            elif status == "success" and timing is not None and timing.end > limit:
+                why = "ignored its cancellation and finished late"
+                result.outputs.pop(node_id, None)
+            else:
+                continue
+            result.node_status[node_id] = "cancelled"
+            result.errors[node_id] = NodeTimeoutError(
+                f"node {node_id!r} {why}: workflow {self.workflow.name!r} ran past its timeout of {limit} s"
+            )
 
     def finish(self, elapsed: float) -> WorkflowResult:
         result = self.result

@@ -37,7 +37,8 @@ def test_get_output_of_unknown_node_lists_nodes(result):
 def test_get_output_of_failed_or_skipped_node_says_why(result):
     with pytest.raises(OutputNotFoundError, match=r"node 'charge' has no output: it failed: ConnectionError: payment"):
         result.get_output("charge")
-    with pytest.raises(OutputNotFoundError, match=r"node 'email' has no output: it skipped"):
+    skipped = r"node 'email' has no output: it was skipped because node 'charge' failed"
+    with pytest.raises(OutputNotFoundError, match=skipped):
         result.get_output("email")
 
 
@@ -55,3 +56,13 @@ def test_raise_for_status_reraises_the_original_error(result):
     with pytest.raises(ConnectionError, match="payment service down") as info:
         result.raise_for_status()
     assert info.value is result.errors["charge"]
+
+
+def test_get_output_of_a_node_outside_a_partial_run_says_so():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("a", "result = {}")
+          .add_async_code("b", "result = {}")
+          .build())
+    result = asyncio.run(AsyncLocalRuntime().execute_workflow_async(wf, targets=["a"]))
+    with pytest.raises(OutputNotFoundError, match=r"node 'b' has no output: it was not part of this run"):
+        result.get_output("b")

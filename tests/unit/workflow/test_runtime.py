@@ -463,3 +463,48 @@ def test_partial_run_with_a_missing_key_in_a_reused_output_names_the_path():
 def test_partial_run_with_an_unknown_node_lists_nodes():
     with pytest.raises(ValueError, match=r"workflow 'wf' has no node 'snk'; nodes: 'source', 'left'"):
         run(diamond(), {"ran": [], "base": 1}, targets=["snk"])
+
+
+SWALLOWS_CANCELLATION = """
+    try:
+        await asyncio.sleep(0.2)
+    except asyncio.CancelledError:
+        pass
+    result = {'done': True}
+"""
+
+
+def test_node_that_swallows_cancellation_still_fails_its_timeout():
+    result = run(AsyncWorkflowBuilder("wf").add_async_code("stubborn", SWALLOWS_CANCELLATION, timeout=0.02).build())
+    assert result.node_status == {"stubborn": "failed"}
+    assert str(result.errors["stubborn"]) == "node 'stubborn' ran past its timeout of 0.02 s"
+
+
+def test_run_timeout_is_reported_even_when_a_node_swallows_the_cancellation():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("stubborn", SWALLOWS_CANCELLATION)
+          .add_async_code("quick", "result = {}")
+          .build())
+
+    async def main():
+        return await AsyncLocalRuntime(timeout=0.02).execute_workflow_async(wf)
+
+    result = asyncio.run(main())
+    assert result.status == "failed"
+    assert result.node_status == {"stubborn": "cancelled", "quick": "success"}
+    assert "stubborn" not in result.outputs
+    assert str(result.errors["stubborn"]) == (
+        "node 'stubborn' ignored its cancellation and finished late: workflow 'wf' ran past its timeout of 0.02 s")
+
+
+def test_raise_for_status_notes_the_other_failed_nodes():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("a", "raise KeyError('k')")
+          .add_async_code("b", "raise ValueError('v')")
+          .build())
+    result = run(wf)
+    with pytest.raises(KeyError) as info:
+        result.raise_for_status()
+    with pytest.raises(KeyError):
+        result.raise_for_status()  # a second call does not repeat the note
+    assert info.value.__notes__ == ["workflow 'wf' also failed in node 'b': ValueError: v"]
