@@ -6,9 +6,10 @@
   This works without pytest-asyncio, and with it in strict or auto mode (it leaves TestCase classes alone).
 - Fixtures for function-style tests: ``workflow_case`` (an ``AsyncWorkflowTestCase`` to create resources
   in, run workflows with and assert on), ``workflow_calls`` (its recorded mock calls),
-  ``mock_http_client`` and ``memory_cache``. An ``async def`` test that requests ``workflow_case`` and
-  is not claimed by an async plugin (``@pytest.mark.asyncio``, auto mode, anyio) runs on a fresh loop
-  here, so it needs nothing but kailash_nb; under such a plugin it runs on that plugin's loop.
+  ``mock_http_client`` and ``memory_cache``. An ``async def`` test that requests ``workflow_case`` runs
+  inside the case (as ``async with case: await test(...)``), so setUp, the test, tearDown and resource
+  cleanup share the test's loop: that of the async plugin that claims the test (``@pytest.mark.asyncio``,
+  pytest-asyncio's auto mode, anyio), or else a fresh loop here, so it needs nothing but kailash_nb.
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 
@@ -18,8 +19,9 @@ Importing this module stays cheap: kailash_nb.testing is imported when a fixture
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -51,7 +53,7 @@ def workflow_case() -> Iterator[AsyncWorkflowTestCase]:
 
     case = AsyncWorkflowTestCase()
     yield case
-    if case.resource_names or case._cleanups:  # the test ran under another plugin's loop
+    if case.resource_names or case._cleanups:  # made outside an async test (a sync test's async fixture)
         asyncio.run(_release(case))
 
 
@@ -77,16 +79,49 @@ def memory_cache() -> MemoryCache:
     return MemoryCache()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run an ``async def`` test that uses ``workflow_case`` inside the case, on whatever loop runs it.
+
+    The test function is swapped before ``item.runtest()``, where async plugins take it (pytest-asyncio
+    wraps ``item.obj`` there, anyio and this plugin call it in ``pytest_pyfunc_call``), so the case is
+    entered and exited within the test's own coroutine, on its loop.
+    """
+    case = getattr(item, "funcargs", {}).get("workflow_case")
+    test = getattr(item, "obj", None) if case is not None else None
+    if not inspect.iscoroutinefunction(test):
+        return (yield)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(item, "obj", _inside_case(case, test))
+        return (yield)
+
+
+def _inside_case(case: AsyncWorkflowTestCase,
+                 test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def test_inside_case(**kwargs: object) -> None:
+        await case._enter()
+        try:
+            await test(**kwargs)
+        except BaseException as error:
+            await case._exit(error)
+            raise
+        await case._exit(None)
+
+    return test_inside_case
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run an unclaimed ``async def`` test that uses ``workflow_case``: ``async with case: await test``."""
+    """Run an ``async def`` test that uses ``workflow_case`` and no async plugin claims on a new loop."""
     if "workflow_case" not in pyfuncitem.funcargs or not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
+        return None  # pytest-asyncio has already made a claimed test's function sync
     if any(pyfuncitem.get_closest_marker(name) for name in _ASYNC_PLUGIN_MARKERS):
         return None
-    case = pyfuncitem.funcargs["workflow_case"]
+    from kailash_nb.testing.case import _run_on_new_loop
+
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    case._run_on_own_loop(lambda: pyfuncitem.obj(**kwargs))
+    _run_on_new_loop(pyfuncitem.obj(**kwargs))
     return True
 
 

@@ -16,7 +16,7 @@ from .fixtures import (
     MockResponse,
     UnmatchedRequestError,
 )
-from .mocks import CallRecord, CallTracker, TrackedResource
+from .mocks import CallRecord, CallTracker, MockExhaustedError, TrackedResource
 from .utils import AsyncTestUtils
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "HttpCall",
     "HttpStatusError",
     "MemoryCache",
+    "MockExhaustedError",
     "MockHttpClient",
     "MockResponse",
     "PerformanceResult",

@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .mocks import CallRecord
@@ -150,7 +150,12 @@ def time_limit(seconds: float) -> Deadline:
 @dataclass(slots=True, frozen=True)
 class PerformanceResult:
     """What ``assert_performance`` measured: total ``time`` (s), ``throughput`` (operations/s) and one
-    duration per awaited call in ``samples`` (a single one when a batch awaitable was given)."""
+    duration per timed run in ``samples``.
+
+    ``runs`` says how the ``operations`` were timed: ``runs == operations`` when a callable was called
+    once per operation; ``runs == 1`` when one awaitable did all ``operations`` as a single batch (its
+    one sample is the whole batch, not one operation's latency).
+    """
 
     time: float
     throughput: float
@@ -158,6 +163,10 @@ class PerformanceResult:
     samples: tuple[float, ...]
     max_time: float | None = None
     min_throughput: float | None = None
+    runs: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", len(self.samples))  # one sample per run, by construction
 
 
 @dataclass(slots=True, frozen=True)
@@ -203,9 +212,14 @@ class AsyncAssertions:
     ) -> PerformanceResult:
         """Measure and check how fast work runs; return the figures.
 
-        A zero-argument callable is called ``operations`` times in turn (each result awaited when
-        awaitable), one sample per call. An awaitable (a coroutine can only be awaited once) is awaited
-        once and counts as a batch of ``operations`` operations: throughput = operations / time.
+        - A zero-argument callable is called ``operations`` times in turn (each result awaited when
+          awaitable): ``runs == operations``, one sample per call, each a latency.
+        - A single awaitable (a coroutine can only be awaited once) is awaited once, and ``operations``
+          says how many operations that one batch performs (say ``gather`` of 50 requests:
+          ``operations=50``): ``runs == 1``, one sample for the whole batch, throughput =
+          operations / time. Nothing checks that the batch really did ``operations`` operations.
+
+        ``min_throughput`` is in operations per second and ``max_time`` bounds the total time, either way.
         """
         if not isinstance(operations, int) or operations < 1:
             raise ValueError(f"operations must be a positive int, got {operations!r}")

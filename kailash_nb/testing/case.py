@@ -83,6 +83,16 @@ async def _awaited(value: Awaitable[Any]) -> Any:
     return await value
 
 
+def _run_on_new_loop(value: Awaitable[Any]) -> Any:
+    """Run ``value`` on a new event loop, closed after as ``asyncio.run`` closes its own (the pytest
+    plugin's ``async def`` tests that no async plugin runs)."""
+    loop = _TestLoop()
+    try:
+        return loop.run(value)
+    finally:
+        loop.close()
+
+
 def _add_note(error: BaseException, note: str) -> None:
     if hasattr(error, "add_note"):  # Python 3.11+
         error.add_note(note)
@@ -187,41 +197,39 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     # -- running with `async with` (a notebook, or any running loop) ----------------------------------
     async def __aenter__(self) -> AsyncWorkflowTestCase:
         self._reset_state()
+        await self._enter()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: Any) -> bool:
+        await self._exit(exc)
+        return False  # the body's own exception propagates, with notes about the rest
+
+    async def _enter(self) -> None:
+        """``setUp`` on the running loop, keeping what the case holds already: the pytest fixture's case
+        may have resources an async fixture created in it, on this same loop."""
         self.addCleanup(self._cleanup_resources)
         try:
             await self.setUp()
         except BaseException as error:
             await self._finish(error)
             raise
-        return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: Any) -> bool:
+    async def _exit(self, failure: BaseException | None) -> None:
+        """``tearDown`` and every cleanup on the running loop; with no ``failure`` from the body, raise the
+        first problem (noting the others on it), else note them all on ``failure``."""
         problems: list[BaseException] = []
         try:
             await self.tearDown()
         except Exception as error:
             problems.append(error)
-        problems.extend(await self._finish(exc))
-        if not problems or exc is not None:
-            return False  # the body's own exception propagates, with notes about the rest
+        problems.extend(await self._finish(failure))
+        if not problems or failure is not None:
+            return
         first = problems[0]
         for later in problems[1:]:
             _add_note(first, f"also failed: {type(later).__name__}: {later}")
         raise first
-
-    def _run_on_own_loop(self, test: Callable[[], Awaitable[Any]]) -> None:
-        """``async with self: await test()`` on a new event loop (the pytest plugin's function tests)."""
-
-        async def scoped() -> None:
-            async with self:
-                await test()
-
-        loop = _TestLoop()
-        try:
-            loop.run(scoped())
-        finally:
-            loop.close()
 
     async def _finish(self, failure: BaseException | None) -> list[BaseException]:
         """Run every cleanup (LIFO) on the running loop; note each failure on ``failure``."""

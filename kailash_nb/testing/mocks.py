@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dis
 import itertools
+import operator
 import sys
 import time
 import weakref
@@ -22,7 +23,7 @@ from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 
 from kailash_nb.workflow.context import current_node_id
 
-__all__ = ["CallRecord", "CallTracker", "TrackedResource", "create_mock"]
+__all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
 
 # Attributes of unittest.mock objects that configure or inspect the mock: never tracked as calls.
 _MOCK_API = frozenset(
@@ -72,9 +73,16 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_by_start = operator.attrgetter("start")
+
+
 @dataclass(slots=True)
 class CallTracker:
-    """Every call to the tracked resources of one test, in the order the calls were made."""
+    """Every call to the tracked resources of one test, in the order the calls were made.
+
+    A call is recorded when it completes, so concurrent calls arrive out of order; reads sort them by
+    ``start`` (a stable sort: calls with equal starts keep their recording order).
+    """
 
     _calls: list[CallRecord] = field(default_factory=list)
 
@@ -87,7 +95,7 @@ class CallTracker:
         """Calls matching every filter given, oldest first; no filter lists all calls of the test."""
         return tuple(
             c
-            for c in self._calls
+            for c in self.calls
             if (resource is None or c.resource == resource)
             and (method is None or c.method == method)
             and (node is None or c.node == node)
@@ -95,7 +103,8 @@ class CallTracker:
 
     @property
     def calls(self) -> tuple[CallRecord, ...]:
-        return tuple(self._calls)
+        """Every recorded call, oldest first (by when it was made, not when it completed)."""
+        return tuple(sorted(self._calls, key=_by_start))
 
     def reset(self, resource: str | None = None) -> None:
         """Forget the calls of ``resource``, or of every resource."""
@@ -108,7 +117,11 @@ class CallTracker:
         return len(self._calls)
 
     def __iter__(self) -> Iterator[CallRecord]:
-        return iter(tuple(self._calls))
+        return iter(self.calls)
+
+
+class MockExhaustedError(AssertionError):
+    """A mock was called more times than its ``side_effect`` list has values."""
 
 
 def create_mock(name: str) -> AsyncMock:
@@ -125,7 +138,8 @@ class TrackedResource:
 
     Attributes are read from and written to the wrapped object, so ``proxy.fetch.return_value = rows``
     configures the mock underneath and ``isinstance(proxy, type(obj))`` holds. Calls are recorded when
-    they complete: at once for a plain result, when awaited for an awaitable one.
+    they complete: at once for a plain result, when awaited for an awaitable one. A mock whose
+    ``side_effect`` list has run out raises :class:`MockExhaustedError` naming the resource and method.
     """
 
     __slots__ = ("__weakref__", "_kn_name", "_kn_sync_mock", "_kn_target", "_kn_tracker", "_kn_untracked")
@@ -240,10 +254,13 @@ class TrackedMethod:
         try:
             value = self._kn_target(*args, **kwargs)
         except BaseException as exc:
-            owner._record(method, args, kwargs, None, exc, start, node)
+            exhausted = _exhausted(owner, method, self._kn_target, exc)
+            owner._record(method, args, kwargs, None, exhausted or exc, start, node)
+            if exhausted is not None:
+                raise exhausted from None
             raise
         if type(value) is CoroutineType:
-            return _complete(owner, method, args, kwargs, value, start, node)
+            return _complete(owner, method, args, kwargs, value, start, node, self._kn_target)
         if hasattr(type(value), "__await__"):
             return _TrackedAwaitable(owner, method, args, kwargs, value, start, node)
         owner._record(method, args, kwargs, value, None, start, node)
@@ -276,14 +293,40 @@ async def _complete(
     awaitable: Any,
     start: float,
     node: str | None,
+    target: Any = None,
 ) -> Any:
     try:
         result = await awaitable
     except BaseException as exc:
-        owner._record(method, args, kwargs, None, exc, start, node)
+        exhausted = _exhausted(owner, method, target, exc)
+        owner._record(method, args, kwargs, None, exhausted or exc, start, node)
+        if exhausted is not None:
+            raise exhausted from None
         raise
     owner._record(method, args, kwargs, result, None, start, node)
     return result
+
+
+def _exhausted(owner: TrackedResource, method: str, target: Any, error: BaseException) -> MockExhaustedError | None:
+    """The error to raise instead of ``error`` when it only says that ``target``'s side_effect list ran out:
+    a bare ``StopIteration`` (``Mock``) or the ``StopAsyncIteration`` that ``AsyncMock`` raises while
+    handling one. A ``StopIteration`` the list itself holds as its last value looks the same and is
+    reported as exhausted too; a ``StopAsyncIteration`` value is not."""
+    if type(error) is StopAsyncIteration:
+        if not isinstance(error.__context__, StopIteration) or error.args:
+            return None
+        count = getattr(target, "await_count", None)
+    elif type(error) is StopIteration and not error.args:
+        count = getattr(target, "call_count", None)
+    else:
+        return None
+    effect = getattr(target, "side_effect", None) if isinstance(target, NonCallableMock) else None
+    if (not isinstance(count, int) or effect is None or callable(effect) or not isinstance(effect, Iterator)
+            or operator.length_hint(effect, 0) != 0):
+        return None
+    return MockExhaustedError(
+        f"mock {owner._kn_name!r}.{method}() was called {count} times but its side_effect list has "
+        f"{count - 1} value(s); add more values or use return_value")
 
 
 class _TrackedAwaitable:

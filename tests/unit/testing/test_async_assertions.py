@@ -21,7 +21,7 @@ def test_performance_with_a_factory_calls_it_operations_times():
         calls.append(1)
 
     result = run(AsyncAssertions.assert_performance(op, max_time=5, min_throughput=1, operations=4))
-    assert len(calls) == 4 and len(result.samples) == 4 and result.operations == 4
+    assert len(calls) == 4 and len(result.samples) == 4 and result.operations == result.runs == 4
     assert result.throughput == pytest.approx(4 / result.time)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.time = 0
@@ -34,6 +34,14 @@ def test_performance_with_a_coroutine_awaits_it_once_as_a_batch():
     result = run(AsyncAssertions.assert_performance(batch(), operations=50))
     assert isinstance(result, PerformanceResult) and len(result.samples) == 1 and result.time >= 0.015
     assert result.throughput == pytest.approx(50 / result.time)
+    assert (result.runs, result.operations) == (1, 50)  # one timed run of 50 operations, not 50 runs
+    assert "runs=1" in repr(result) and dataclasses.asdict(result)["runs"] == 1
+
+
+def test_performance_docstring_says_what_operations_means_for_each_kind_of_argument():
+    doc = " ".join(AsyncAssertions.assert_performance.__doc__.split())
+    assert "is called ``operations`` times" in doc and "``runs == operations``" in doc
+    assert "``operations`` says how many operations that one batch performs" in doc and "``runs == 1``" in doc
 
 
 def test_performance_failure_names_the_measured_and_the_limit():

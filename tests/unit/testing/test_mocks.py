@@ -8,7 +8,7 @@ from unittest.mock import AsyncMock, MagicMock, Mock
 
 import pytest
 
-from kailash_nb.testing import CallRecord, CallTracker, MockHttpClient, TrackedResource
+from kailash_nb.testing import CallRecord, CallTracker, MockExhaustedError, MockHttpClient, TrackedResource
 from kailash_nb.testing.mocks import create_mock
 from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
 
@@ -61,6 +61,57 @@ def test_side_effect_list_mixes_values_and_exceptions_and_records_each_outcome()
     assert [c.result for c in calls] == [1, None, 3]
     assert [type(c.exception) for c in calls] == [type(None), ConnectionError, type(None)]
     assert calls[1].failed and calls[1].exception is second
+
+
+EXHAUSTED = (r"mock 'svc'\.op\(\) was called 2 times but its side_effect list has 1 value\(s\); "
+             r"add more values or use return_value")
+
+
+@pytest.mark.parametrize("target", [AsyncMock(), Mock()], ids=["AsyncMock", "Mock"])
+def test_running_out_of_side_effect_values_names_the_mock_and_is_recorded(target):
+    proxy, tracker = tracked(target)
+    proxy.op.side_effect = [1]
+
+    async def two_calls():  # a coroutine, as node code is: a Mock's StopIteration would become RuntimeError
+        assert await proxy.op() == 1
+        await proxy.op()
+
+    with pytest.raises(MockExhaustedError, match=EXHAUSTED) as caught:
+        run(two_calls())
+    assert isinstance(caught.value, AssertionError)
+    first, second = tracker.get_calls("svc", "op")
+    assert first.result == 1 and second.exception is caught.value
+
+
+def test_stop_async_iteration_given_as_a_side_effect_value_is_raised_as_it_is():
+    proxy, _ = tracked()
+    proxy.op.side_effect = [StopAsyncIteration()]
+    with pytest.raises(StopAsyncIteration):
+        run(proxy.op())
+
+
+def test_calls_are_listed_in_the_order_they_were_made_not_completed():
+    proxy, tracker = tracked()
+
+    async def op(label):
+        if label == "first":
+            await asyncio.sleep(0.05)
+        return label
+
+    proxy.op.side_effect = op
+
+    async def second_call_10ms_later():
+        await asyncio.sleep(0.01)
+        return await proxy.op("second")
+
+    async def both():
+        await asyncio.gather(proxy.op("first"), second_call_10ms_later())
+
+    run(both())
+    order = [("first",), ("second",)]
+    assert [c.args for c in tracker.get_calls("svc", "op")] == order
+    assert [c.args for c in tracker.calls] == [c.args for c in tracker] == order
+    assert [c.args for c in proxy.tracked_calls()] == order
 
 
 def test_side_effect_may_be_an_async_mock():

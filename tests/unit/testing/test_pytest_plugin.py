@@ -149,3 +149,72 @@ def test_function_style_cleans_up_resources_under_pytest_asyncio(tmp_path: Path)
     '''))
     proc = run_pytest(tmp_path, "-p", "asyncio", "-o", "asyncio_mode=strict")
     assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout + proc.stderr
+
+
+LOOP_FILE = '''
+import asyncio
+
+import pytest
+
+LOG = []
+
+
+class LoopBound:
+    """Like an asyncpg pool: usable only on the loop it was made on."""
+
+    def __init__(self):
+        self.loop = asyncio.get_running_loop()
+
+    async def aclose(self):
+        LOG.append(("closed on the test loop", asyncio.get_running_loop() is self.loop))
+
+
+MARK
+async def test_uses_the_case(workflow_case):
+    loop = asyncio.get_running_loop()
+    assert workflow_case._cleanups, "setUp ran: the resource cleanup is registered"
+
+    async def cleanup():
+        LOG.append(("cleanup on the test loop", asyncio.get_running_loop() is loop))
+
+    workflow_case.addCleanup(cleanup)
+    await workflow_case.create_test_resource("db", LoopBound)
+
+
+def test_cleanup_ran_on_the_test_loop():
+    assert LOG == [("cleanup on the test loop", True), ("closed on the test loop", True)]
+'''
+
+
+@pytest.mark.parametrize(
+    ("mode_args", "mark"),
+    [
+        pytest.param(["-p", "no:asyncio"], "", id="without-pytest-asyncio"),
+        pytest.param(["-o", "asyncio_mode=strict"], "", id="pytest-asyncio-strict-unmarked"),
+        pytest.param(["-o", "asyncio_mode=strict"], "@pytest.mark.asyncio", id="pytest-asyncio-strict-marked"),
+        pytest.param(["-o", "asyncio_mode=auto"], "", id="pytest-asyncio-auto"),
+    ],
+)
+def test_workflow_case_sets_up_and_cleans_up_on_the_test_loop(tmp_path: Path, mode_args: list[str],
+                                                              mark: str) -> None:
+    (tmp_path / "test_generated_loop.py").write_text(LOOP_FILE.replace("MARK", mark))
+    # -p no:randomly in run_pytest keeps file order: the checking test runs second
+    proc = run_pytest(tmp_path, *mode_args)
+    assert re.search(r"\b2 passed\b", proc.stdout) and "error" not in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_resources_an_async_fixture_made_in_workflow_case_are_kept_for_the_test(tmp_path: Path) -> None:
+    (tmp_path / "test_generated_fixture.py").write_text(LOOP_FILE.replace("MARK", "") + textwrap.dedent('''
+        @pytest.fixture
+        async def db(workflow_case):
+            return await workflow_case.create_test_resource("db", LoopBound)
+
+        async def test_gets_the_fixtures_resource(workflow_case, db):
+            LOG.clear()
+            assert workflow_case.get_resource("db") is db
+
+        def test_fixtures_resource_was_closed_on_the_test_loop():
+            assert LOG == [("closed on the test loop", True)]
+    '''))
+    proc = run_pytest(tmp_path, "-o", "asyncio_mode=auto")
+    assert re.search(r"\b4 passed\b", proc.stdout), proc.stdout + proc.stderr
