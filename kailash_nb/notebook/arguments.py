@@ -7,7 +7,9 @@ all of them, joined, is the docstring that ``%kailash?`` shows.
 from __future__ import annotations
 
 import argparse
+import io
 import re
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +129,7 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "reset": reset,
 }
 
-_INPUTS = re.compile(r"(?:^|\s)--inputs(?:=|\s+)")
+_INPUTS = re.compile(r"--inputs(?:=|\s+|\Z)")
 
 
 def parse_line(line: str) -> tuple[str, argparse.Namespace]:
@@ -150,13 +152,10 @@ def parse_cell_line(line: str) -> tuple[argparse.Namespace, tuple[InputConnectio
 
 
 def _parse(func: Any, argstring: str) -> argparse.Namespace:
-    inputs: str | None = None
-    match = _INPUTS.search(argstring)
-    if match and "inputs" in {a.dest for a in func.parser._actions}:
-        inputs = argstring[match.end() :].strip()
-        argstring = argstring[: match.start()]
-        if not inputs:
-            raise MagicUsageError(f"%{func.parser.prog}: --inputs needs an expression, e.g. --inputs {{'n': 3}}")
+    takes_inputs = "inputs" in {a.dest for a in func.parser._actions}
+    argstring, inputs = split_line(argstring, takes_inputs=takes_inputs)
+    if inputs is not None and not inputs:
+        raise MagicUsageError(f"%{func.parser.prog}: --inputs needs an expression, e.g. --inputs {{'n': 3}}")
     try:
         args = func.parser.parse_argstring(argstring)
     except UsageError as exc:
@@ -173,6 +172,46 @@ def _parse(func: Any, argstring: str) -> argparse.Namespace:
     if timeout is not None and timeout <= 0:
         raise MagicUsageError(f"%{func.parser.prog}: --timeout must be positive seconds, got {timeout}")
     return args
+
+
+def split_line(argstring: str, *, takes_inputs: bool) -> tuple[str, str | None]:
+    """Split a magic's arguments into the options and the ``--inputs`` expression, without comments.
+
+    Options are words as the shell splits them: a ``#`` that starts a word outside quotes begins a
+    comment (``%kailash run  # again``), one inside a word or quotes does not (``-w "issue #3"``).
+    With ``takes_inputs``, ``--inputs`` takes the rest of the line as a Python expression, whose
+    comment is found by Python's own tokenizer, so ``--inputs {'tag': '#1'}  # note`` keeps the
+    ``'#1'``. Returns the options and the expression (``None`` without ``--inputs``, ``""`` when empty).
+    """
+    i, end = 0, len(argstring)
+    while i < end:
+        if argstring[i].isspace():
+            i += 1
+            continue
+        if argstring[i] == "#":
+            return argstring[:i], None
+        match = _INPUTS.match(argstring, i) if takes_inputs else None
+        if match:
+            return argstring[:i], _without_python_comment(argstring[match.end() :]).strip()
+        quote = None
+        while i < end and (quote or not argstring[i].isspace()):
+            if quote and argstring[i] == quote:
+                quote = None
+            elif not quote and argstring[i] in "'\"":
+                quote = argstring[i]
+            i += 1
+    return argstring, None
+
+
+def _without_python_comment(expr: str) -> str:
+    """``expr`` up to its ``#`` comment, as Python tokenizes it (a ``#`` in a string literal stays)."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(expr).readline):
+            if token.type == tokenize.COMMENT:
+                return expr[: token.start[1]]
+    except (tokenize.TokenError, SyntaxError):  # left to eval(), which reports it with the expression
+        pass
+    return expr
 
 
 def _usage(func: Any) -> str:
@@ -199,6 +238,8 @@ def help_text() -> str:
         "Load with %load_ext kailash_nb; unload with %unload_ext kailash_nb.",
         "Widgets: set KAILASH_NB_WIDGETS=1 (always), 0 (never, static output) or leave unset (auto:"
         " widgets only in a Jupyter server session).",
+        "A `# comment` at the end of a %kailash or %%kailash line is ignored (a '#' inside quotes or in"
+        " the --inputs expression's string literals is kept).",
         "",
         cell.__doc__ or "",
     ]

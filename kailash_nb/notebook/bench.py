@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .charts import Chart, latency_chart
 from .display import Bundle, error_lines, render, table
+from .session import add_input_hints
 from .widgets import Progress
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ async def bench(session: NotebookSession, workflow: str, runs: int, concurrency:
             )
             latencies.append(perf_counter() - started)
             statuses.append(result.status)
+            add_input_hints(result)
             for node_id in result.failed_nodes[:1]:
                 errors.append(f"node {node_id!r}: " + error_lines(result.errors[node_id], wf.nodes[node_id].filename))
             progress.advance()

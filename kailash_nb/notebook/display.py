@@ -64,12 +64,14 @@ def render(title: str, frame: pd.DataFrame | None, notes: Iterable[str] = (), me
 
 
 def error_lines(error: BaseException, filename: str | None = None) -> str:
-    """``Type: message`` and the lines of node code (``filename``) the traceback went through."""
+    """``Type: message``, the lines of node code (``filename``) the traceback went through, and the
+    exception's notes (as a traceback shows them)."""
     lines = [_UNSTABLE.sub("", f"{type(error).__name__}: {error}")]
     for frame in traceback.extract_tb(error.__traceback__):
         if filename is not None and frame.filename != filename:
             continue
         lines.append(f"  line {frame.lineno}: {(frame.line or '').strip()}")
+    lines += [_UNSTABLE.sub("", str(note)) for note in getattr(error, "__notes__", None) or ()]
     return "\n".join(lines)
 
 

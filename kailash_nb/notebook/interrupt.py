@@ -22,9 +22,15 @@ async def _tick(interval: float) -> None:
 
 @asynccontextmanager
 async def interruptible(interval: float = TICK_SECONDS) -> AsyncIterator[None]:
-    """Run the body with the loop woken every ``interval`` seconds."""
+    """Run the body with the loop woken every ``interval`` seconds.
+
+    On the way out the ticker is cancelled and waited for, so no half-cancelled task outlives the
+    body. ``asyncio.wait`` never raises the ticker's own ``CancelledError``, only one aimed at the
+    task running the body, so an outer cancellation (Ctrl-C) still propagates.
+    """
     ticker = asyncio.get_running_loop().create_task(_tick(interval))
     try:
         yield
     finally:
         ticker.cancel()
+        await asyncio.wait([ticker])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -19,13 +18,17 @@ from . import arguments
 from .display import NodeOutput
 from .errors import InputsError, KailashMagicError, NotAwaitedError
 from .interrupt import interruptible
-from .session import NodeSpec, NotebookSession
+from .session import NodeSpec, NotebookSession, checked_inputs
 from .transform import AWAITING_SUBCOMMANDS as _AWAITING
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from kailash_nb.workflow import WorkflowResult
+
+
+#: What Python code awaits instead of an awaiting subcommand, for ``NotAwaitedError``.
+_SESSION_CALLS = {"run": "run(NAME, inputs)", "reset": "reset()"}
 
 
 @magics_class
@@ -51,10 +54,16 @@ class KailashMagics(Magics):
             )
         name, args = arguments.parse_line(line)
         if name in _AWAITING:
+            call = _SESSION_CALLS.get(name)
+            instead = (f"from such code use `await kailash_nb.notebook.current_session().{call}`" if call
+                       else "call it from a cell's top level instead")
             raise NotAwaitedError(
-                f"%kailash {name} awaits on the kernel's event loop: write it at the top level of a cell "
-                f"(e.g. `r = %kailash {name}`), not inside a function or through run_line_magic(); "
-                f"from Python code use `await kailash_nb.notebook.current_session()...` instead"
+                f"%kailash {name} awaits on the kernel's event loop, so it works only where the kailash_nb "
+                f"input transformer makes it a top-level await: at the top level of a cell's own code (also "
+                f"inside a top-level if/for/with/try), written as `%kailash {name}`, `r = %kailash {name}` or "
+                f"`get_ipython().run_line_magic('kailash', '{name}')`. It does not work inside a def, lambda or "
+                f"class body, in code that is not the cell's own text (a module, exec()), or through a shell "
+                f"held in a variable (`ip.run_line_magic(...)`); {instead}"
             )
         return getattr(self, f"_cmd_{name}")(args)
 
@@ -141,15 +150,7 @@ class KailashMagics(Magics):
             value = eval(expr, self.shell.user_ns)
         except Exception as exc:
             raise InputsError(f"--inputs {expr!r} failed to evaluate: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(value, Mapping):
-            raise InputsError(
-                f"--inputs {expr!r} gave a {type(value).__name__}; expected a mapping of variable names "
-                "to values, e.g. --inputs {'n': 3}"
-            )
-        bad = [k for k in value if not isinstance(k, str) or not k.isidentifier()]
-        if bad:
-            raise InputsError(f"--inputs {expr!r}: keys {bad!r} are not Python variable names")
-        return dict(value)
+        return checked_inputs(value, f"--inputs {expr!r}")
 
 
 def _node_output(result: WorkflowResult, workflow: str, node: str) -> NodeOutput:

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .arguments import InputConnection
-from .errors import UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
+from .errors import InputsError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
 
 if TYPE_CHECKING:
     from kailash_nb.workflow import ResourceRegistry, Workflow, WorkflowResult
-
-#: The namespace key under which a partial run finds the cached outputs of nodes it does not re-run.
 
 
 @dataclass(slots=True, frozen=True)
@@ -145,6 +144,7 @@ class NotebookSession:
             targets=[node_id],
             reuse=target.reusable_outputs(node_id),
         )
+        add_input_hints(result)
         ran = set(result.node_status)
         target.forget_outputs(ran, keep=set(result.outputs))
         for nid in ran & set(result.outputs):
@@ -154,17 +154,24 @@ class NotebookSession:
     async def run(
         self, workflow: str, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> WorkflowResult:
-        """Run the whole workflow afresh; its outputs become the latest outputs (a failed node has none)."""
+        """Run the whole workflow afresh; its outputs become the latest outputs (a failed node has none).
+
+        New ``inputs`` are checked first (``InputsError`` names the bad key) and become the latest
+        inputs, which later runs and ``%%kailash`` cells reuse, only once a run has accepted them:
+        a rejected or interrupted run leaves the previous ones in place.
+        """
         target = self.workflow(workflow)
-        if inputs is not None:
-            self.last_inputs[workflow] = dict(inputs)
+        given = None if inputs is None else checked_inputs(inputs, f"inputs of workflow {workflow!r}")
         result = await self.runtime().execute_workflow_async(
             target.build(),
-            self.last_inputs.get(workflow),
+            self.last_inputs.get(workflow) if given is None else given,
             resources=self.resources,
             namespace=self.namespace,
             timeout=timeout,
         )
+        if given is not None:
+            self.last_inputs[workflow] = given
+        add_input_hints(result)
         target.outputs = dict(result.outputs)
         return result
 
@@ -242,3 +249,63 @@ class NotebookSession:
 def _report_cleanup_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         print(f"kailash_nb: resource cleanup failed: {task.exception()}", file=sys.stderr)
+
+
+def checked_inputs(inputs: object, source: str) -> dict[str, Any]:
+    """``inputs`` as a dict of workflow inputs, or ``InputsError`` naming ``source`` and the bad key.
+
+    The same rules as the runtime's (keys are variable names, none of the names the runtime binds in
+    node code), checked before a run so that the session never keeps inputs that no run accepts.
+    """
+    from kailash_nb.workflow.builder import RESERVED_NAMES
+
+    if not isinstance(inputs, Mapping):
+        raise InputsError(
+            f"{source} gave a {type(inputs).__name__}; expected a mapping of variable names to values, "
+            "e.g. --inputs {'n': 3}"
+        )
+    for key in inputs:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InputsError(
+                f"{source}: key {key!r} is not a Python variable name; node code reads each input as a variable"
+            )
+        if key in RESERVED_NAMES:
+            raise InputsError(
+                f"{source}: key {key!r} would hide the runtime's {key!r} in node code "
+                f"(reserved: {', '.join(sorted(RESERVED_NAMES))}); rename the input"
+            )
+    return dict(inputs)
+
+
+def add_input_hints(result: WorkflowResult) -> None:
+    """Note on each ``NameError`` raised by a node's own code where workflow inputs come from.
+
+    A node that reads an input before any ``--inputs`` were given fails with a bare ``NameError``;
+    the note (Python 3.11+ shows it under the traceback, the result's display shows it too) says how
+    to give one. The exception itself is left as it is: cells, nbval and users rely on its type.
+    """
+    workflow = result.workflow
+    for node_id, error in result.errors.items():
+        node = workflow.nodes.get(node_id)
+        if not isinstance(error, NameError) or node is None or not _raised_in(error, node.filename):
+            continue
+        name = getattr(error, "name", None) or "NAME"
+        run = "%kailash run" if workflow.name == "notebook" else f"%kailash run {workflow.name}"
+        note = (
+            f"kailash_nb: {name!r} is not a workflow input, a connected value or a notebook variable. "
+            f"Workflow inputs come from `{run} --inputs {{{name!r}: ...}}` (%%kailash cells reuse the latest "
+            f"inputs); connect another node's output with INPUT=SOURCE.PATH on the %%kailash line; "
+            f"other names resolve in the notebook namespace"
+        )
+        notes = getattr(error, "__notes__", None)
+        if notes is not None and note in notes:
+            continue
+        if hasattr(error, "add_note"):
+            error.add_note(note)
+        else:  # Python 3.10: the attribute PEP 678 reads; IPython shows it
+            error.__notes__ = [*(notes or ()), note]
+
+
+def _raised_in(error: BaseException, filename: str) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename == filename

@@ -8,8 +8,8 @@ or nest_asyncio. So after IPython's own transformations (which turn ``%%kailash 
 cell as a coroutine on its own loop, so resources made in earlier cells stay usable.
 
 ``%unload_ext kailash_nb`` becomes an await too, so that the session's resources are cleaned up on
-the loop they were made on. A line that cannot await (inside a ``def``) is left alone; the magic then
-raises ``NotAwaitedError``.
+the loop they were made on. A call that cannot await (inside a ``def``, ``lambda`` or ``class`` body) is
+left alone, while the cell's top-level calls are still rewritten; the magic then raises ``NotAwaitedError``.
 """
 
 from __future__ import annotations
@@ -72,11 +72,46 @@ def rewrite_cell(cell: str) -> str:
             f"get_ipython(), {match.group('line')}, {match.group('body')})\n"
         )
     else:
-        rewritten = _LINE_CALL.sub(_replace_line, cell)
-        rewritten = _UNLOAD_CALL.sub(_replace_unload, rewritten)
+        nested = _nested_spans(cell)
+        rewritten = _sub_top_level(_LINE_CALL, _replace_line, cell, nested)
+        rewritten = _sub_top_level(_UNLOAD_CALL, _replace_unload, rewritten, _nested_spans(rewritten))
     if rewritten == cell or not _compiles_with_await(rewritten):
         return cell
     return rewritten
+
+
+def _sub_top_level(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], cell: str,
+                   nested: list[tuple[tuple[int, int], tuple[int, int]]]) -> str:
+    """``pattern.sub(replace, cell)`` for the matches outside ``nested`` spans (which cannot await)."""
+
+    def top_level_only(match: re.Match[str]) -> str:
+        at = _position(cell, match.start())
+        if any(start <= at < end for start, end in nested):
+            return match.group(0)
+        return replace(match)
+
+    return pattern.sub(top_level_only, cell)
+
+
+def _nested_spans(cell: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(line, byte column) spans of the function, lambda and class bodies in ``cell``, where ``await``
+    is not top-level; none when the cell does not parse (the final compile check decides then)."""
+    try:
+        tree = ast.parse(cell)
+    except SyntaxError:
+        return []
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+    return [
+        ((node.lineno, node.col_offset), (node.end_lineno or node.lineno, node.end_col_offset or 0))
+        for node in ast.walk(tree)
+        if isinstance(node, scopes)
+    ]
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """The (line, UTF-8 byte column) of ``text[index]``, as ``ast`` numbers them."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, len(text[line_start:index].encode("utf-8"))
 
 
 def transform_lines(lines: list[str]) -> list[str]:

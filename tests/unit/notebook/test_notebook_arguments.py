@@ -54,7 +54,7 @@ def test_bench_needs_a_positive_number_of_runs() -> None:
     ("", "needs a subcommand"),
     ("frobnicate", "unknown %kailash subcommand 'frobnicate'"),
     ("run a b", "unrecognized arguments: b"),
-    ("run --inputs", "expected one argument"),
+    ("run --inputs", "--inputs needs an expression"),
     ("mock", "required: NAME"),
     ("calls 'unbalanced", "cannot split"),
 ])
@@ -79,3 +79,41 @@ def test_help_documents_the_cell_magic_and_every_subcommand() -> None:
                   "%kailash calls", "%kailash test", "%kailash bench", "%kailash explore", "%kailash reset"):
         assert usage in text
     assert "KAILASH_NB_WIDGETS" in text
+
+
+@pytest.mark.parametrize("line", ["run  # again", "run #again", "run\t# a comment with --inputs {'n': 1}"])
+def test_a_trailing_comment_is_ignored(line: str) -> None:
+    name, args = parse_line(line)
+    assert (name, args.workflow, args.inputs) == ("run", "notebook", None)
+
+
+def test_a_comment_after_a_workflow_name_and_on_a_cell_line_is_ignored() -> None:
+    assert parse_line("run etl  # nightly")[1].workflow == "etl"
+    args, connections = parse_cell_line("consumer items=producer.items --no-run  # later")
+    assert (args.node, args.no_run, connections) == ("consumer", True, (InputConnection("items", "producer", "items"),))
+
+
+def test_a_hash_inside_quotes_or_inside_a_word_is_not_a_comment() -> None:
+    args, _ = parse_cell_line('n --description "issue #3 # and more"  # comment')
+    assert "issue #3 # and more" in args.description  # IPython's arg_split keeps the quotes
+    assert parse_line("run etl#2")[1].workflow == "etl#2"
+
+
+@pytest.mark.parametrize(("line", "expr"), [
+    ("run --inputs {'tag': '#1', 'n': 2}  # the usual", "{'tag': '#1', 'n': 2}"),
+    ("run --inputs {'tag': \"a # b\"}#c", "{'tag': \"a # b\"}"),
+    ("run etl --inputs={'n': 1}  # x", "{'n': 1}"),
+    ("bench -n 2 --inputs {'n': len('#')}  # c", "{'n': len('#')}"),
+    ("run --inputs {'s': '''#'''}", "{'s': '''#'''}"),
+])
+def test_inputs_keep_hashes_in_string_literals_and_drop_the_comment(line: str, expr: str) -> None:
+    assert parse_line(line)[1].inputs == expr
+
+
+def test_inputs_that_are_only_a_comment_need_an_expression() -> None:
+    with pytest.raises(MagicUsageError, match="--inputs needs an expression"):
+        parse_line("run --inputs  # todo")
+
+
+def test_a_malformed_inputs_expression_is_kept_for_eval_to_report() -> None:
+    assert parse_line("run --inputs {'n': 'x}  # c")[1].inputs.startswith("{'n': 'x}")

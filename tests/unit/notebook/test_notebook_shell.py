@@ -171,3 +171,115 @@ def test_rerunning_an_upstream_cell_makes_downstream_outputs_stale(shell: Intera
     assert [raised(r) for r in results] == [None] * 7
     assert shell.user_ns["runs"] == ["a", "b", "c", "a", "b", "c"]
     assert results[-1].result.output == {"v": 21}
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ("{'print': 1}", "key 'print' would hide the runtime's 'print'"),
+    ("{'result': 1}", "key 'result' would hide"),
+    ("{'get_resource': 1}", "key 'get_resource' would hide"),
+    ("{'not valid': 1}", "key 'not valid' is not a Python variable name"),
+    ("[1]", "gave a list"),
+])
+def test_bad_inputs_raise_inputs_error_and_leave_the_session_usable(shell: InteractiveShell, inputs: str,
+                                                                     message: str) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import InputsError
+
+    results = run(
+        shell,
+        "%%kailash a --no-run\nresult = {'n': n * 2}",
+        "r = %kailash run --inputs {'n': 1}",
+        f"r = %kailash run --inputs {inputs}",
+        "r = %kailash run",
+        "%%kailash a\nresult = {'n': n * 3}",
+    )
+    error = raised(results[2])
+    assert isinstance(error, InputsError)
+    assert "--inputs" in str(error) and message in str(error)
+    assert [raised(r) for r in (results[0], results[1], results[3], results[4])] == [None] * 4
+    assert shell.user_ns["r"].get_output("a", "n") == 2
+    assert results[4].result.output == {"n": 3}
+    assert current_session(shell).last_inputs == {"notebook": {"n": 1}}
+
+
+def test_session_run_checks_inputs_before_keeping_them(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import InputsError
+
+    run(shell, "%%kailash a --no-run\nresult = {'n': n}")
+    session = current_session(shell)
+    with pytest.raises(InputsError, match="inputs of workflow 'notebook': key 'print'"):
+        asyncio.run(session.run("notebook", {"print": 1}))
+    assert session.last_inputs == {}
+    assert asyncio.run(session.run("notebook", {"n": 4})).get_output("a", "n") == 4
+    assert session.last_inputs == {"notebook": {"n": 4}}
+
+
+def test_comments_after_line_magics_are_ignored_in_the_shell(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "%%kailash a --no-run  # defined now, run below\nresult = {'tag': tag}",
+        "r = %kailash run --inputs {'tag': '#1'}  # the first tag",
+        "s = %kailash run  # same inputs again",
+    )
+    assert [raised(r) for r in results] == [None] * 3
+    assert shell.user_ns["r"].get_output("a", "tag") == "#1"
+    assert shell.user_ns["s"].get_output("a", "tag") == "#1"
+
+
+def test_not_awaited_error_says_what_works_and_what_does_not(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "%%kailash n --no-run\nresult = {'v': 1}",
+        "r = get_ipython().run_line_magic('kailash', 'run')",
+        "def f():\n    return get_ipython().run_line_magic('kailash', 'run')\nf()",
+    )
+    assert raised(results[1]) is None and shell.user_ns["r"].get_output("n", "v") == 1
+    error = raised(results[2])
+    assert isinstance(error, NotAwaitedError)
+    message = str(error)
+    assert "get_ipython().run_line_magic('kailash', 'run')" in message and "top level of a cell" in message
+    assert "not work inside a def" in message
+    assert "through run_line_magic()" not in message
+    assert "current_session().run(NAME, inputs)" in message
+
+
+def test_a_top_level_magic_awaits_even_when_the_cell_also_defines_a_function_using_one(
+        shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "%%kailash n --no-run\nresult = {'v': 1}",
+        "def later():\n    s = %kailash run\n    return s\nr = %kailash run",
+    )
+    assert raised(results[1]) is None
+    assert shell.user_ns["r"].get_output("n", "v") == 1
+    with pytest.raises(NotAwaitedError):
+        shell.user_ns["later"]()
+
+
+def test_a_node_reading_a_missing_input_fails_with_a_name_error_that_says_where_inputs_come_from(
+        shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "%%kailash a\nresult = {'n': n * 2}",
+        "%%kailash b -w other\nresult = {'m': m}",
+        "r = %kailash run",
+    )
+    error = raised(results[0])
+    assert type(error) is NameError and str(error) == "name 'n' is not defined"
+    [note] = error.__notes__
+    assert "`%kailash run --inputs {'n': ...}`" in note and "notebook namespace" in note
+    assert "`%kailash run other --inputs {'m': ...}`" in raised(results[1]).__notes__[0]
+    data, _ = shell.display_formatter.format(shell.user_ns["r"])
+    assert "NameError: name 'n' is not defined" in data["text/plain"]
+    assert "--inputs {'n': ...}" in data["text/plain"]
+
+
+def test_a_name_error_raised_outside_node_code_gets_no_input_hint(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "def helper():\n    return undefined_global",
+        "%%kailash a\nresult = {'v': helper()}",
+    )
+    error = raised(results[1])
+    assert type(error) is NameError and not getattr(error, "__notes__", None)

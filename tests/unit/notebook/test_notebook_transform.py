@@ -65,3 +65,20 @@ def test_other_cells_are_returned_unchanged() -> None:
     assert rewrite_cell("get_ipython().run_line_magic('timeit', 'kailash run')\n") == (
         "get_ipython().run_line_magic('timeit', 'kailash run')\n"
     )
+
+
+def test_top_level_magic_is_rewritten_even_when_a_function_in_the_cell_uses_one() -> None:
+    cell = ("def f():\n    s = %kailash run\n    return s\nr = %kailash run\n"
+            "g = lambda: get_ipython().run_line_magic('kailash', 'reset')\n"
+            "class C:\n    %kailash reset\n")
+    out = ipython_then_ours(cell)
+    assert out.count("line_magic_async") == 1
+    assert f"r = (await {MODULE}.line_magic_async(get_ipython(), 'run'))" in out
+    assert "    s = get_ipython().run_line_magic('kailash', 'run')" in out
+    assert "g = lambda: get_ipython().run_line_magic('kailash', 'reset')" in out
+    assert "    get_ipython().run_line_magic('kailash', 'reset')" in out
+
+
+def test_magic_in_a_top_level_block_is_rewritten() -> None:
+    out = ipython_then_ours("if True:\n    r = %kailash run  # comment\n")
+    assert "line_magic_async" in out
