@@ -78,11 +78,15 @@ def error_lines(error: BaseException, filename: str | None = None) -> str:
 # -- engine objects (registered with the shell's mimebundle formatter) -------------------------------
 
 def workflow_result_bundle(result: WorkflowResult) -> Bundle:
-    """Status, a row per node (status, output, prints) sorted by node id, and errors with code lines."""
+    """Status, a row per node (status, output, prints) in plan order, and errors with code lines.
+
+    Plan order (a topological order fixed when the workflow is built) reads as the data flows and is the
+    same from run to run.
+    """
     wf = result.workflow
     rows = []
-    for node_id in sorted(wf.nodes):
-        status = result.node_status.get(node_id, "skipped")
+    for node_id in wf.order:
+        status = result.node_status.get(node_id, "not run")
         output = result.outputs.get(node_id)
         rows.append({
             "node": node_id,
@@ -95,7 +99,7 @@ def workflow_result_bundle(result: WorkflowResult) -> Bundle:
         counts[status] = counts.get(status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     notes = []
-    for node_id in sorted(result.errors):
+    for node_id in sorted(result.errors, key=wf.order.index):
         node = wf.nodes.get(node_id)
         notes.append(f"error in node {node_id!r}:\n"
                      + error_lines(result.errors[node_id], node.filename if node else None))
@@ -108,9 +112,9 @@ def workflow_result_bundle(result: WorkflowResult) -> Bundle:
 
 
 def workflow_bundle(wf: Workflow) -> Bundle:
-    """Nodes sorted by id with their inputs, timeout and description."""
+    """Nodes in plan order with their inputs, timeout and description."""
     rows = []
-    for node_id in sorted(wf.nodes):
+    for node_id in wf.order:
         node = wf.nodes[node_id]
         inputs = ", ".join(
             f"{c.target_input}={c.source}.{c.source_output}"
