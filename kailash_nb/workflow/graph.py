@@ -94,6 +94,7 @@ class Workflow:
     successors: Mapping[str, tuple[str, ...]] = field(repr=False)
     predecessors: Mapping[str, tuple[str, ...]] = field(repr=False)
     roots: tuple[str, ...] = field(repr=False, default=())
+    indegree: Mapping[str, int] = field(repr=False, default_factory=dict)
 
     @classmethod
     def create(cls, name: str, nodes: Mapping[str, Node], connections: tuple[Connection, ...],
@@ -115,6 +116,7 @@ class Workflow:
             successors=MappingProxyType({k: tuple(v) for k, v in successors.items()}),
             predecessors=MappingProxyType({k: tuple(v) for k, v in predecessors.items()}),
             roots=tuple(n for n in order if not predecessors[n]),
+            indegree=MappingProxyType({k: len(v) for k, v in predecessors.items()}),
         )
 
     def __repr__(self) -> str:

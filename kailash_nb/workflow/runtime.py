@@ -177,7 +177,7 @@ class _Run:
             ready = deque(n for n in covered if not waiting[n])
         else:
             members = workflow.nodes  # type: ignore[assignment]
-            waiting = {node_id: len(preds) for node_id, preds in workflow.predecessors.items()}
+            waiting = dict(workflow.indegree)
             ready = deque(workflow.roots)
         running: dict[asyncio.Task[None], str] = {}
         loop = asyncio.get_running_loop()
@@ -310,7 +310,7 @@ def _result_error(node_id: str, output: object) -> NodeResultError:
 
 
 def _checked_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    if inputs is None:
+    if not inputs:
         return {}
     if not isinstance(inputs, Mapping):
         raise TypeError(f"workflow inputs must be a mapping of variable names to values, got {type(inputs).__name__}")
@@ -323,9 +323,12 @@ def _checked_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(inputs)
 
 
+_NO_RESOURCES = MappingResources({})
+
+
 def _as_resources(resources: ResourceRegistry | Mapping[str, Any] | None) -> ResourceRegistry | MappingResources:
     if resources is None:
-        return MappingResources({})
+        return _NO_RESOURCES
     if isinstance(resources, ResourceRegistry):
         return resources
     if isinstance(resources, Mapping):
