@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-#: Set for the kernel of a headless run: the notebook extension shows static output instead of widgets.
-HEADLESS_ENV = "KAILASH_NB_HEADLESS"
 #: Where the pytest plugin half of this module writes the failing notebooks (one path a line).
 FAILURES_ENV = "KAILASH_NB_CHECK_FAILURES"
 DEFAULT_CELL_TIMEOUT = 600.0
@@ -38,8 +36,7 @@ PYTEST_LOG = "pytest-output.txt"
 # non-inline MPLBACKEND would keep charts out of the output.
 _DROPPED_KERNEL_ENV = ("JPY_SESSION_NAME", "MPLBACKEND")
 _HEADLESS_KERNEL_ENV = {
-    HEADLESS_ENV: "1",
-    "KAILASH_NB_WIDGETS": "0",
+    "KAILASH_NB_WIDGETS": "0",  # kailash_nb.notebook.WIDGETS_ENV: static output instead of widgets
     # ipykernel's debugger warns about frozen modules on stderr on 3.11+; the warning is noise here.
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
@@ -272,7 +269,7 @@ def check_notebooks(
     os.close(fd)
     try:
         env = {key: value for key, value in os.environ.items() if key != "JPY_SESSION_NAME"}
-        env.update({FAILURES_ENV: failures_file, HEADLESS_ENV: "1"})
+        env.update({FAILURES_ENV: failures_file, "KAILASH_NB_WIDGETS": "0"})
         command = check_command(paths, sanitize_file=sanitize_file, workers=workers, cell_timeout=cell_timeout)
         exit_code, output = _stream(command, env)
         failed = _read_failures(Path(failures_file))

@@ -114,7 +114,7 @@ def jupyter_lab() -> Iterator[JupyterLab]:
         env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"KAILASH_NB_WIDGETS", "KAILASH_NB_HEADLESS", "JPY_SESSION_NAME", "MPLBACKEND"}
+            if key not in {"KAILASH_NB_WIDGETS", "JPY_SESSION_NAME", "MPLBACKEND"}
         }
         env.update(
             JUPYTER_CONFIG_DIR=str(config_dir),

@@ -48,7 +48,7 @@ def test_run_uses_this_interpreter_headlessly_whatever_the_kernelspec(workdir):
     notebook = write_notebook(
         workdir / "env.ipynb",
         "import os, sys\nprint('python', sys.executable)\n"
-        "print('headless', os.environ.get('KAILASH_NB_HEADLESS'), os.environ.get('KAILASH_NB_WIDGETS'))",
+        "print('widgets', os.environ.get('KAILASH_NB_WIDGETS'))",
     )
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["kernelspec"]["name"] = "no-such-kernel"
@@ -57,7 +57,7 @@ def test_run_uses_this_interpreter_headlessly_whatever_the_kernelspec(workdir):
     assert main(["run", str(notebook), "--html", "env.html"]) == 0
     html = (workdir / "env.html").read_text(encoding="utf-8")
     assert f"python {sys.executable}" in html
-    assert "headless 1 0" in html
+    assert "widgets 0" in html
 
 
 def test_a_failing_cell_exits_nonzero_naming_the_cell_and_the_error_and_still_writes_html(workdir, capsys):
