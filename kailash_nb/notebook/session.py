@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kailash_nb.workflow.errors import add_note
+
 from .arguments import InputConnection
 from .errors import InputsError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
 
@@ -297,13 +299,7 @@ def add_input_hints(result: WorkflowResult) -> None:
             f"inputs); connect another node's output with INPUT=SOURCE.PATH on the %%kailash line; "
             f"other names resolve in the notebook namespace"
         )
-        notes = getattr(error, "__notes__", None)
-        if notes is not None and note in notes:
-            continue
-        if hasattr(error, "add_note"):
-            error.add_note(note)
-        else:  # Python 3.10: the attribute PEP 678 reads; IPython shows it
-            error.__notes__ = [*(notes or ()), note]
+        add_note(error, note)
 
 
 def _raised_in(error: BaseException, filename: str) -> bool:

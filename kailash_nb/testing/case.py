@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
+from kailash_nb.workflow.errors import add_note
 
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
@@ -60,9 +61,11 @@ class _TestLoop:
             return value
         if sys.version_info >= (3, 11):
             task = self.loop.create_task(_awaited(value), context=self.context)
-        else:  # pragma: no cover - Python 3.10: context changes do not carry from setUp to the test
-            task = self.loop.create_task(_awaited(value))
-        return self.loop.run_until_complete(task)
+            return self.loop.run_until_complete(task)
+        # Python 3.10 has no create_task(context=): start from the context the last step ended with
+        task = self.context.run(self.loop.create_task, _awaited_keeping_context(value))  # pragma: no cover
+        result, self.context = self.loop.run_until_complete(task)  # pragma: no cover
+        return result  # pragma: no cover
 
     def close(self) -> None:
         loop = self.loop
@@ -83,6 +86,10 @@ async def _awaited(value: Awaitable[Any]) -> Any:
     return await value
 
 
+async def _awaited_keeping_context(value: Awaitable[Any]) -> tuple[Any, contextvars.Context]:
+    return await value, contextvars.copy_context()
+
+
 def _run_on_new_loop(value: Awaitable[Any]) -> Any:
     """Run ``value`` on a new event loop, closed after as ``asyncio.run`` closes its own (the pytest
     plugin's ``async def`` tests that no async plugin runs)."""
@@ -91,11 +98,6 @@ def _run_on_new_loop(value: Awaitable[Any]) -> Any:
         return loop.run(value)
     finally:
         loop.close()
-
-
-def _add_note(error: BaseException, note: str) -> None:
-    if hasattr(error, "add_note"):  # Python 3.11+
-        error.add_note(note)
 
 
 class AsyncWorkflowTestCase(unittest.TestCase):
@@ -178,7 +180,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             if self._failure is None:
                 self._failure = error
             elif error is not self._failure:
-                _add_note(self._failure, f"{part} also failed: {type(error).__name__}: {error}")
+                add_note(self._failure, f"{part} also failed: {type(error).__name__}: {error}")
             raise
 
     def _callSetUp(self) -> None:
@@ -228,7 +230,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             return
         first = problems[0]
         for later in problems[1:]:
-            _add_note(first, f"also failed: {type(later).__name__}: {later}")
+            add_note(first, f"also failed: {type(later).__name__}: {later}")
         raise first
 
     async def _finish(self, failure: BaseException | None) -> list[BaseException]:
@@ -244,7 +246,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
                 problems.append(error)
         if failure is not None:
             for problem in problems:
-                _add_note(failure, f"cleanup also failed: {type(problem).__name__}: {problem}")
+                add_note(failure, f"cleanup also failed: {type(problem).__name__}: {problem}")
         return problems
 
     async def _cleanup_resources(self) -> None:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from kailash_nb.workflow.errors import add_note
+
 __all__ = ["AsyncTestUtils", "Deadline"]
 
 T = TypeVar("T")
@@ -193,9 +195,8 @@ class AsyncTestUtils:
                 if attempt + 1 < attempts and delay > 0:
                     await asyncio.sleep(delay * backoff**attempt)
         last = errors[-1]
-        if hasattr(last, "add_note"):
-            tried = "; ".join(f"#{i + 1} {type(e).__name__}: {e}" for i, e in enumerate(errors))
-            last.add_note(f"{_label(operation)} failed {attempts} attempts: {tried}")
+        tried = "; ".join(f"#{i + 1} {type(e).__name__}: {e}" for i, e in enumerate(errors))
+        add_note(last, f"{_label(operation)} failed {attempts} attempts: {tried}")
         raise last
 
     @staticmethod

@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 
+def add_note(error: BaseException, note: str) -> None:
+    """Attach ``note`` to ``error`` once (``BaseException.add_note``; on Python 3.10 the same
+    ``__notes__`` list, which kailash_nb's displays show and 3.10's tracebacks do not)."""
+    notes = getattr(error, "__notes__", None)
+    if notes is not None and note in notes:
+        return
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [*(notes or ()), note]  # type: ignore[attr-defined]
+
+
 class WorkflowError(Exception):
     """Base class of every error raised by kailash_nb.workflow."""
 

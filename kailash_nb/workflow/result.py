@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import OutputNotFoundError
+from .errors import OutputNotFoundError, add_note
 from .graph import Workflow, resolve_path
 
 NodeStatus = Literal["success", "failed", "skipped", "cancelled"]
@@ -72,8 +72,8 @@ class WorkflowResult:
         error = self.errors[failed[0]]
         others = [f"node {n!r}: {type(self.errors[n]).__name__}: {self.errors[n]}" for n in failed[1:]]
         note = f"workflow {self.workflow.name!r} also failed in " + "; ".join(others)
-        if others and hasattr(error, "add_note") and note not in getattr(error, "__notes__", ()):
-            error.add_note(note)
+        if others:
+            add_note(error, note)
         raise error
 
     def summary(self) -> str:

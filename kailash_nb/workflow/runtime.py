@@ -44,10 +44,28 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
 
     async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+        # asyncio.timeout() arrived in 3.11: cancel this task at the deadline and remember who did it.
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, expire)
         try:
-            return await asyncio.wait_for(awaitable, seconds)
-        except asyncio.TimeoutError:
-            raise _Expired from None
+            value = await awaitable
+        except asyncio.CancelledError:
+            if expired:
+                raise _Expired from None
+            raise
+        finally:
+            handle.cancel()
+        if expired:  # the code swallowed the cancellation and finished late
+            raise _Expired
+        return value
 
 
 class AsyncLocalRuntime:
