@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kailash_nb.testing.fixtures._pg_runtime import EmbeddedServerManager, default_runtime_dir
 from kailash_nb.testing.fixtures.postgres import PostgresServer
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, default_runtime_dir
 from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
 
 SCHEMA = "create table sales (id int primary key, customer text, amount numeric);"

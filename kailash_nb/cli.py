@@ -63,7 +63,7 @@ def _tour_notebook(given: str | None) -> Path:
 
 
 def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> int:
-    from .notebook_runner import NotebookRunError, run_notebook
+    from .runner.execute import NotebookRunError, run_notebook
 
     print(f"running {notebook} headlessly (cell timeout {cell_timeout:g} s) ...", flush=True)
     try:
@@ -76,7 +76,8 @@ def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> i
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .notebook_runner import NotebookRunError, check_notebooks
+    from .runner.check import check_notebooks
+    from .runner.execute import NotebookRunError
 
     try:
         result = check_notebooks(
@@ -97,7 +98,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .notebook_runner import DEFAULT_CELL_TIMEOUT, DEFAULT_REPORT_DIR
+    from .runner.check import DEFAULT_REPORT_DIR
+    from .runner.execute import DEFAULT_CELL_TIMEOUT
 
     parser = argparse.ArgumentParser(prog="kailash-nb", description="Notebook testing kit for async workflows.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

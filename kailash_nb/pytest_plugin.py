@@ -1,6 +1,5 @@
 """pytest plugin for kailash_nb, registered through the ``pytest11`` entry point.
 
-- Registers the markers ``unit``, ``integration``, ``e2e`` and ``slow``.
 - ``AsyncWorkflowTestCase`` classes need nothing from it: they are ``unittest.TestCase`` subclasses, which
   pytest collects whatever their name, and each test runs its async setUp/test/tearDown on its own loop.
   This works without pytest-asyncio, and with it in strict or auto mode (it leaves TestCase classes alone).
@@ -13,7 +12,9 @@
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 
-Importing this module stays cheap: kailash_nb.testing is imported when a fixture is first used.
+Importing this module stays cheap (it is loaded by every pytest run where kailash_nb is installed): the
+testing kit and the PostgreSQL fixture are imported when a fixture is first used. Markers such as
+``unit`` or ``slow`` are left to the project's own configuration.
 """
 
 from __future__ import annotations
@@ -26,24 +27,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kailash_nb.testing.fixtures.postgres_pytest import postgres_db, postgres_server  # noqa: F401  (fixtures)
-
 if TYPE_CHECKING:
     from kailash_nb.testing import AsyncWorkflowTestCase, CallTracker, MemoryCache, MockHttpClient
-
-MARKERS = {
-    "unit": "Unit tests",
-    "integration": "Integration tests",
-    "e2e": "End-to-end tests",
-    "slow": "Slow tests that may take time",
-}
+    from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    for name, help_text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {help_text}")
 
 
 @pytest.fixture
@@ -77,6 +65,29 @@ def memory_cache() -> MemoryCache:
     from kailash_nb.testing import MemoryCache
 
     return MemoryCache()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """The session's PostgreSQL server (embedded unless KAILASH_NB_POSTGRES_URL is set), started once."""
+    from kailash_nb.testing.fixtures.postgres import get_postgres_server
+
+    return get_postgres_server()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer) -> Iterator[TestDatabase]:
+    """A fresh, empty database for this test; ``await postgres_db.pool()`` gives its asyncpg pool.
+
+    A synchronous fixture, so it works in plain pytest and under any async plugin: the database is
+    created and dropped on a private loop, and the test opens its pool on its own loop (the same pool
+    on every call); when the test's loop shuts down, that pool is closed on it.
+    """
+    from kailash_nb.testing.fixtures.postgres import run_sync
+
+    db = run_sync(lambda: postgres_server.create_database("test_db"))
+    yield db
+    db.cleanup_sync()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

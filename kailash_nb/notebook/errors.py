@@ -35,9 +35,5 @@ class NotAwaitedError(KailashMagicError, RuntimeError):
     """An awaiting subcommand was called where the input transformer could not make it a top-level await."""
 
 
-class MissingDependencyError(KailashMagicError, ImportError):
-    """A subcommand needs a part of kailash_nb (the engine or the testing kit) that cannot be imported."""
-
-
 class NotebookTestsFailed(AssertionError):
     """``%kailash test`` ran tests and at least one failed or errored: fails the cell, so nbval fails."""

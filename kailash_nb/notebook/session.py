@@ -17,6 +17,7 @@ from .arguments import InputConnection
 from .errors import InputsError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
 
 if TYPE_CHECKING:
+    from kailash_nb.testing.mocks import CallTracker
     from kailash_nb.workflow import ResourceRegistry, Workflow, WorkflowResult
 
 
@@ -114,7 +115,7 @@ class NotebookSession:
         self.resources: ResourceRegistry = ResourceRegistry()
         self.mocks: dict[str, Any] = {}
         self.last_inputs: dict[str, dict[str, Any]] = {}
-        self._tracker: Any = None
+        self._tracker: CallTracker | None = None
 
     # -- workflows -------------------------------------------------------------------------------
     def workflow(self, name: str) -> NotebookWorkflow:
@@ -199,27 +200,27 @@ class NotebookSession:
 
     def add_mock(self, name: str) -> Any:
         """A tracked mock registered as resource ``name`` (and returned, to configure)."""
-        from .testing_bridge import create_mock
+        from kailash_nb.testing.mocks import CallTracker, TrackedResource, create_mock
 
         if name in self.resources:
             raise ValueError(
                 f"resource {name!r} is already registered in this session; use another name or %kailash reset"
             )
-        mock, self._tracker = create_mock(name, self._tracker)
+        if self._tracker is None:
+            self._tracker = CallTracker()
+        mock = TrackedResource(name, create_mock(name), self._tracker)
         self.resources.register_instance(name, mock)
         self.mocks[name] = mock
         return mock
 
     def calls(self, resource: str | None = None) -> list[Any]:
         """The tracked calls of the session's mocks (of one resource when named)."""
-        from .testing_bridge import calls_of
-
         if resource is not None and resource not in self.mocks:
             known = ", ".join(repr(n) for n in sorted(self.mocks)) or "none"
             raise UnknownResourceError(
                 f"no mock named {resource!r} in this session; mocks: {known}. Create one with %kailash mock NAME"
             )
-        return calls_of(self._tracker, resource)
+        return [] if self._tracker is None else list(self._tracker.get_calls(resource))
 
     async def reset(self) -> None:
         """Forget workflows, mocks and resources, cleaning up the resources that factories created."""

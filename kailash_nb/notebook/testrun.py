@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .display import Bundle, render, short, table
-from .errors import KailashMagicError, MissingDependencyError, NotebookTestsFailed
+from .errors import KailashMagicError, NotebookTestsFailed
 from .tables import CALL_COLUMNS, call_rows
 
 if TYPE_CHECKING:
@@ -72,10 +72,8 @@ def find_tests(namespace: Mapping[str, Any], pattern: str | None) -> list[tuple[
 
     ``pattern`` is an fnmatch pattern on ``Class.method`` when it has ``*?[``, else a substring of it.
     """
-    try:
-        from kailash_nb.testing import AsyncWorkflowTestCase
-    except ImportError as exc:  # pragma: no cover - only while the testing kit is missing
-        raise MissingDependencyError(f"%kailash test needs kailash_nb.testing: {exc}") from exc
+    from kailash_nb.testing import AsyncWorkflowTestCase
+
     module = namespace.get("__name__", "__main__")
     loader = unittest.TestLoader()
     found = []

@@ -8,7 +8,7 @@ import pytest
 
 import kailash_nb.notebook
 from kailash_nb.cli import main
-from kailash_nb.notebook_runner import check_command
+from kailash_nb.runner.check import check_command
 
 
 def stored_notebook(path: Path, source: str, stored_stdout: str) -> Path:
@@ -34,7 +34,7 @@ def test_check_runs_strict_nbval_with_the_shipped_sanitize_file():
     assert "--nbval-lax" not in command
     assert "--nbval-sanitize-with=/s.cfg" in command
     assert "-n" not in command
-    assert command[-2:] == ["-p", "kailash_nb.notebook_runner"]
+    assert command[-2:] == ["-p", "kailash_nb.runner.check"]
 
 
 def test_check_with_workers_distributes_whole_notebooks():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kailash_nb.testing.fixtures._pg_runtime import default_runtime_dir
+from kailash_nb.testing.fixtures.postgres.embedded import default_runtime_dir
 
 REPO = Path(__file__).resolve().parents[3]
 

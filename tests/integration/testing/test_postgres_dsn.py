@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 import asyncpg
 import pytest
 
-from kailash_nb.testing.fixtures._pg_runtime import EmbeddedServerManager
 from kailash_nb.testing.fixtures.postgres import (
     POSTGRES_URL_ENV,
     PostgresConfigurationError,
     create_test_database,
     get_postgres_server,
 )
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ TESTS = r'''
 import asyncio
 import os
 
-from kailash_nb.testing.fixtures.postgres_pytest import postgres_db, postgres_server  # noqa: F401
 
 
 def use(db, marker):

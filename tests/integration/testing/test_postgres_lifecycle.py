@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import processes_mentioning, run_child, sysv_segment_exists, sysv_shmid, wait_until_gone
 
-from kailash_nb.testing.fixtures._pg_runtime import EmbeddedServerManager
 from kailash_nb.testing.fixtures.postgres import (
     PostgresServer,
     PostgresServerDiedError,
     PostgresStartError,
 )
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager
 
 CHILD_USING_A_DATABASE = '''
 import asyncio, sys

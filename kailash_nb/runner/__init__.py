@@ -1,0 +1,1 @@
+"""Notebooks run headlessly: ``kailash-nb run``/``tour`` (nbclient) and ``kailash-nb check`` (regression tests)."""
