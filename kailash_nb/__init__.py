@@ -7,15 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-__all__ = ["AsyncLocalRuntime", "AsyncWorkflowBuilder", "Workflow", "WorkflowResult", "__version__"]
+from .errors import KailashNbError, WorkflowAssertionError
+
+__all__ = [
+    "AsyncLocalRuntime",
+    "AsyncWorkflowBuilder",
+    "KailashNbError",
+    "Workflow",
+    "WorkflowAssertionError",
+    "WorkflowResult",
+    "__version__",
+]
+_ENGINE = frozenset({"AsyncLocalRuntime", "AsyncWorkflowBuilder", "Workflow", "WorkflowResult"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in _ENGINE:
         from . import workflow
 
         return getattr(workflow, name)
+    if name == "__version__":  # read from the installed package's metadata, on first use (the import is slow)
+        from importlib.metadata import version
+
+        globals()["__version__"] = value = version("kailash_nb")
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

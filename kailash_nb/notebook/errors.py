@@ -6,8 +6,10 @@ nbval only fails a cell on a real exception, never on a printed usage line, so e
 
 from __future__ import annotations
 
+from kailash_nb.errors import KailashNbError, WorkflowAssertionError
 
-class KailashMagicError(Exception):
+
+class KailashMagicError(KailashNbError):
     """Base class of every error raised by the ``%kailash`` magics."""
 
 
@@ -35,5 +37,5 @@ class NotAwaitedError(KailashMagicError, RuntimeError):
     """An awaiting subcommand was called where the input transformer could not make it a top-level await."""
 
 
-class NotebookTestsFailed(AssertionError):
+class NotebookTestsFailed(WorkflowAssertionError):
     """``%kailash test`` ran tests and at least one failed or errored: fails the cell, so nbval fails."""

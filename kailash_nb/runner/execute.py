@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kailash_nb.errors import KailashNbError
+
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
@@ -30,7 +32,7 @@ _HEADLESS_KERNEL_ENV = {
 }
 
 
-class NotebookRunError(Exception):
+class NotebookRunError(KailashNbError, RuntimeError):
     """The notebook could not be run at all (missing file, unreadable JSON, missing dependency)."""
 
 

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kailash_nb.errors import WorkflowAssertionError
+
 from .mocks import CallRecord
 from .utils import AsyncTestUtils, Deadline, _resolve
 
@@ -50,7 +52,7 @@ def assert_workflow_success(result: WorkflowResult) -> None:
     if result.status == "success":
         return
     failed = len(result.failed_nodes)
-    raise AssertionError(
+    raise WorkflowAssertionError(
         f"workflow {result.workflow.name!r} failed ({failed} node(s) raised):\n{_describe_failures(result)}"
     )
 
@@ -59,16 +61,16 @@ def assert_workflow_failed(result: WorkflowResult, node: str | None = None,
                            error: type[BaseException] | None = None) -> None:
     """Fail unless the run failed; optionally that ``node`` failed, with an ``error`` instance."""
     if result.status != "failed":
-        raise AssertionError(f"expected workflow {result.workflow.name!r} to fail, but every node succeeded")
+        raise WorkflowAssertionError(f"expected workflow {result.workflow.name!r} to fail, but every node succeeded")
     if node is None:
         return
     status = result.node_status.get(node)
     if status != "failed":
-        raise AssertionError(f"expected node {node!r} to fail, but its status is {status!r}; "
+        raise WorkflowAssertionError(f"expected node {node!r} to fail, but its status is {status!r}; "
                              f"failed: {', '.join(result.failed_nodes) or 'none'}")
     if error is not None and not isinstance(result.errors[node], error):
         raised = result.errors[node]
-        raise AssertionError(f"expected node {node!r} to raise {error.__name__}, "
+        raise WorkflowAssertionError(f"expected node {node!r} to raise {error.__name__}, "
                              f"it raised {type(raised).__name__}: {raised}")
 
 
@@ -78,9 +80,9 @@ def assert_node_output(result: WorkflowResult, node: str, expected: Any, key: st
     try:
         actual = result.get_output(node, key)
     except LookupError as exc:
-        raise AssertionError(f"{where}: expected {expected!r}, but {exc}") from None
+        raise WorkflowAssertionError(f"{where}: expected {expected!r}, but {exc}") from None
     if actual != expected:
-        raise AssertionError(f"{where}: expected {expected!r}, got {actual!r}")
+        raise WorkflowAssertionError(f"{where}: expected {expected!r}, got {actual!r}")
 
 
 # -- recorded calls ------------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ def assert_calls(resource: str, method: str, calls: Sequence[CallRecord], times:
     if with_kwargs is not None:
         filters.append(f"kwargs including {dict(with_kwargs)!r}")
     with_text = f" with {' and '.join(filters)}" if filters else ""
-    raise AssertionError(
+    raise WorkflowAssertionError(
         f"expected {resource}.{method}() to be called {wanted}{with_text}, "
         f"it was called {len(matching)} time(s); {_calls_made(resource, calls)}"
     )
@@ -126,7 +128,7 @@ def assert_no_calls(resource: str, calls: Sequence[CallRecord], method: str | No
     offending = [c for c in calls if method is None or c.method == method]
     if offending:
         what = f"{resource}.{method}()" if method else f"resource {resource!r}"
-        raise AssertionError(f"expected {what} not to be called, it was called {len(offending)} time(s); "
+        raise WorkflowAssertionError(f"expected {what} not to be called, it was called {len(offending)} time(s); "
                              f"{_calls_made(resource, calls)}")
 
 
@@ -137,11 +139,11 @@ def time_limit(seconds: float) -> Deadline:
     naming the limit; a body that raised keeps its own exception."""
 
     def expired(limit: float, elapsed: float) -> BaseException:
-        return AssertionError(f"time limit of {limit:g} s exceeded: the block was still running and was "
+        return WorkflowAssertionError(f"time limit of {limit:g} s exceeded: the block was still running and was "
                               f"cancelled after {elapsed:.3f} s")
 
     def blocked(limit: float, elapsed: float) -> BaseException:
-        return AssertionError(f"time limit of {limit:g} s exceeded: the block took {elapsed:.3f} s without "
+        return WorkflowAssertionError(f"time limit of {limit:g} s exceeded: the block took {elapsed:.3f} s without "
                               "yielding to the event loop, so it could not be cancelled at the limit")
 
     return Deadline(seconds, expired, blocked)
@@ -186,7 +188,7 @@ class ConvergenceResult:
         return self.samples[-1] if self.samples else None
 
 
-class ConvergenceError(AssertionError):
+class ConvergenceError(WorkflowAssertionError):
     """The series did not settle; ``result`` keeps the samples (for a chart)."""
 
     def __init__(self, message: str, result: ConvergenceResult) -> None:
@@ -246,7 +248,7 @@ class AsyncAssertions:
             problems.append(f"throughput {throughput:.1f} ops/s is below min_throughput={min_throughput:g} "
                             f"ops/s ({operations} operations in {elapsed:.4f} s)")
         if problems:
-            raise AssertionError("performance: " + "; ".join(problems))
+            raise WorkflowAssertionError("performance: " + "; ".join(problems))
         return result
 
     @staticmethod
@@ -316,7 +318,7 @@ class AsyncAssertions:
             return await AsyncTestUtils.wait_for_condition(check, timeout, interval)
         except TimeoutError:
             what = message or f"condition {getattr(condition, '__qualname__', condition)!r}"
-            raise AssertionError(f"{what} did not become true within {timeout:g} s; "
+            raise WorkflowAssertionError(f"{what} did not become true within {timeout:g} s; "
                                  f"last value: {last[0]!r}") from None
 
     @staticmethod
@@ -331,9 +333,9 @@ class AsyncAssertions:
         errors = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
         if errors:
             listed = "; ".join(f"#{i} {type(e).__name__}: {e}" for i, e in errors)
-            raise AssertionError(f"{len(errors)} of {concurrency} concurrent calls raised: {listed}")
+            raise WorkflowAssertionError(f"{len(errors)} of {concurrency} concurrent calls raised: {listed}")
         if check is not None and not await _resolve(check(results)):
-            raise AssertionError(f"check {getattr(check, '__qualname__', check)!r} failed for the "
+            raise WorkflowAssertionError(f"check {getattr(check, '__qualname__', check)!r} failed for the "
                                  f"{concurrency} concurrent results: {results!r:.300}")
         return results
 

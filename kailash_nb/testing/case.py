@@ -13,12 +13,12 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import sys
 import unittest
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
 from kailash_nb.workflow.errors import add_note
 
@@ -59,9 +59,8 @@ class _TestLoop:
     def run(self, value: Any) -> Any:
         if not inspect.isawaitable(value):
             return value
-        if sys.version_info >= (3, 11):
-            task = self.loop.create_task(_awaited(value), context=self.context)
-            return self.loop.run_until_complete(task)
+        task = self.loop.create_task(_awaited(value), context=self.context)
+        return self.loop.run_until_complete(task)
         # Python 3.10 has no create_task(context=): start from the context the last step ended with
         task = self.context.run(self.loop.create_task, _awaited_keeping_context(value))  # pragma: no cover
         result, self.context = self.loop.run_until_complete(task)  # pragma: no cover
@@ -374,8 +373,8 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     def _tracked_calls(self, name: str) -> tuple[CallRecord, ...]:
         entry = self._resources.get(name)
         if entry is None:
-            raise AssertionError(self._unknown(name))
+            raise WorkflowAssertionError(self._unknown(name))
         if not entry.mock:
-            raise AssertionError(f"resource {name!r} is a real resource, whose calls are not tracked; "
+            raise WorkflowAssertionError(f"resource {name!r} is a real resource, whose calls are not tracked; "
                                  "create it with mock=True to check its calls")
         return self.calls.get_calls(name)

@@ -21,6 +21,7 @@ from types import CodeType, CoroutineType
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 
+from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow.context import current_node_id
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
@@ -120,7 +121,7 @@ class CallTracker:
         return iter(self.calls)
 
 
-class MockExhaustedError(AssertionError):
+class MockExhaustedError(WorkflowAssertionError):
     """A mock was called more times than its ``side_effect`` list has values."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kailash_nb.errors import KailashNbError
+
 
 def add_note(error: BaseException, note: str) -> None:
     """Attach ``note`` to ``error`` once (``BaseException.add_note``; on Python 3.10 the same
@@ -15,8 +17,8 @@ def add_note(error: BaseException, note: str) -> None:
         error.__notes__ = [*(notes or ()), note]  # type: ignore[attr-defined]
 
 
-class WorkflowError(Exception):
-    """Base class of every error raised by kailash_nb.workflow."""
+class WorkflowError(KailashNbError):
+    """Base class of every error raised by kailash_nb.workflow (the tree: ``kailash_nb.errors``)."""
 
 
 class WorkflowValidationError(WorkflowError, ValueError):

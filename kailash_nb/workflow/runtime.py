@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any, TypeVar
+
+from kailash_nb.errors import KailashNbError
 
 from .builder import RESERVED_NAMES
 from .context import _current_node
@@ -22,50 +23,22 @@ _MISSING = object()
 _print = builtins.print
 
 
-class _Expired(Exception):
+class _Expired(KailashNbError):
     """Internal: a timeout owned by the runtime expired (as opposed to a TimeoutError raised by user code)."""
 
 
-if sys.version_info >= (3, 11):
-
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        deadline = asyncio.timeout(seconds)
-        try:
-            async with deadline:
-                value = await awaitable
-        except TimeoutError:
-            if deadline.expired():
-                raise _Expired from None
-            raise
-        if deadline.expired():  # the code swallowed the cancellation and finished late
-            raise _Expired
-        return value
-
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        # asyncio.timeout() arrived in 3.11: cancel this task at the deadline and remember who did it.
-        task = asyncio.current_task()
-        assert task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        handle = asyncio.get_running_loop().call_later(seconds, expire)
-        try:
+async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+    deadline = asyncio.timeout(seconds)
+    try:
+        async with deadline:
             value = await awaitable
-        except asyncio.CancelledError:
-            if expired:
-                raise _Expired from None
-            raise
-        finally:
-            handle.cancel()
-        if expired:  # the code swallowed the cancellation and finished late
-            raise _Expired
-        return value
+    except TimeoutError:
+        if deadline.expired():
+            raise _Expired from None
+        raise
+    if deadline.expired():  # the code swallowed the cancellation and finished late
+        raise _Expired
+    return value
 
 
 class AsyncLocalRuntime:

@@ -1,0 +1,61 @@
+"""The root of every exception kailash_nb raises, and the whole tree in one place.
+
+Each error also subclasses the built-in exception a user would catch for that kind of mistake, so
+``except ValueError`` or ``pytest.raises(TimeoutError)`` work as expected, and ``except KailashNbError``
+catches everything the kit itself raises::
+
+    KailashNbError
+    ├── WorkflowError                        kailash_nb.workflow
+    │   ├── WorkflowValidationError          + ValueError: a workflow definition is wrong (build time)
+    │   │   ├── InvalidNodeIdError
+    │   │   ├── DuplicateNodeError
+    │   │   ├── NodeSyntaxError
+    │   │   ├── UnknownNodeError
+    │   │   ├── SelfConnectionError
+    │   │   ├── CycleError
+    │   │   ├── DuplicateInputError
+    │   │   ├── InvalidInputNameError
+    │   │   ├── InvalidPathError
+    │   │   └── EmptyWorkflowError
+    │   ├── NodeResultError                  + TypeError: node code did not assign a dict to ``result``
+    │   ├── ConnectionPathError              + LookupError: a connection's path is not in the producer's result
+    │   ├── ResourceNotFoundError            + LookupError
+    │   ├── OutputNotFoundError              + LookupError
+    │   ├── NodeTimeoutError                 + TimeoutError
+    │   ├── EventLoopRunningError            + RuntimeError
+    │   └── ResourceCleanupError
+    ├── WorkflowAssertionError               + AssertionError: a check of kailash_nb.testing failed
+    │   ├── ConvergenceError
+    │   ├── MockExhaustedError
+    │   └── NotebookTestsFailed              ``%kailash test``
+    ├── HttpStatusError                      the mock HTTP client's ``raise_for_status()``
+    ├── UnmatchedRequestError                + LookupError: no route of the mock HTTP client matches
+    ├── PostgresFixtureError                 + RuntimeError: kailash_nb.testing.fixtures.postgres
+    │   ├── UnsupportedEngineError           + ValueError
+    │   ├── PostgresConfigurationError       + ValueError
+    │   ├── PostgresStartError
+    │   ├── PostgresServerDiedError
+    │   └── TemplateBuildError
+    ├── KailashMagicError                    the ``%kailash`` magics
+    │   ├── MagicUsageError                  + ValueError
+    │   ├── InputsError                      + ValueError
+    │   ├── UnknownWorkflowError             + LookupError
+    │   ├── UnknownNotebookNodeError         + LookupError
+    │   ├── UnknownResourceError             + LookupError
+    │   └── NotAwaitedError                  + RuntimeError
+    └── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)
+
+Importing this module imports nothing else, so every layer can derive from it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["KailashNbError", "WorkflowAssertionError"]
+
+
+class KailashNbError(Exception):
+    """Base class of every exception raised by kailash_nb."""
+
+
+class WorkflowAssertionError(KailashNbError, AssertionError):
+    """A check of the testing kit failed: the message says what was expected and what happened."""
