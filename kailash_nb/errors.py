@@ -17,6 +17,8 @@ catches everything the kit itself raises::
     │   │   ├── InvalidInputNameError
     │   │   ├── InvalidPathError
     │   │   └── EmptyWorkflowError
+    │   ├── InvalidInputsError               + ValueError: workflow inputs refused before any node runs
+    │   ├── InvalidTimeoutError              + ValueError: not a positive, finite number of seconds
     │   ├── NodeResultError                  + TypeError: node code did not assign a dict to ``result``
     │   ├── ConnectionPathError              + LookupError: a connection's path is not in the producer's result
     │   ├── ResourceNotFoundError            + LookupError

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from kailash_nb.workflow import validate_inputs
+
 from . import arguments
 from .display import NodeOutput
 from .errors import InputsError, KailashMagicError, NotAwaitedError
 from .interrupt import interruptible
-from .session import NodeSpec, NotebookSession, checked_inputs
+from .session import NodeSpec, NotebookSession
 from .transform import AWAITING_SUBCOMMANDS as _AWAITING
 
 if TYPE_CHECKING:
@@ -150,7 +152,7 @@ class KailashMagics(Magics):
             value = eval(expr, self.shell.user_ns)
         except Exception as exc:
             raise InputsError(f"--inputs {expr!r} failed to evaluate: {type(exc).__name__}: {exc}") from exc
-        return checked_inputs(value, f"--inputs {expr!r}")
+        return validate_inputs(value, source=f"--inputs {expr!r}")
 
 
 def _node_output(result: WorkflowResult, workflow: str, node: str) -> NodeOutput:

@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kailash_nb.workflow import validate_inputs
 from kailash_nb.workflow.errors import add_note
 
 from .arguments import InputConnection
-from .errors import InputsError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
+from .errors import UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
 
 if TYPE_CHECKING:
     from kailash_nb.testing.mocks import CallTracker
@@ -159,12 +160,12 @@ class NotebookSession:
     ) -> WorkflowResult:
         """Run the whole workflow afresh; its outputs become the latest outputs (a failed node has none).
 
-        New ``inputs`` are checked first (``InputsError`` names the bad key) and become the latest
+        New ``inputs`` are checked first (``InvalidInputsError`` names the bad key) and become the latest
         inputs, which later runs and ``%%kailash`` cells reuse, only once a run has accepted them:
         a rejected or interrupted run leaves the previous ones in place.
         """
         target = self.workflow(workflow)
-        given = None if inputs is None else checked_inputs(inputs, f"inputs of workflow {workflow!r}")
+        given = None if inputs is None else validate_inputs(inputs, source=f"inputs of workflow {workflow!r}")
         result = await self.runtime().execute_workflow_async(
             target.build(),
             self.last_inputs.get(workflow) if given is None else given,
@@ -252,32 +253,6 @@ class NotebookSession:
 def _report_cleanup_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         print(f"kailash_nb: resource cleanup failed: {task.exception()}", file=sys.stderr)
-
-
-def checked_inputs(inputs: object, source: str) -> dict[str, Any]:
-    """``inputs`` as a dict of workflow inputs, or ``InputsError`` naming ``source`` and the bad key.
-
-    The same rules as the runtime's (keys are variable names, none of the names the runtime binds in
-    node code), checked before a run so that the session never keeps inputs that no run accepts.
-    """
-    from kailash_nb.workflow.builder import RESERVED_NAMES
-
-    if not isinstance(inputs, Mapping):
-        raise InputsError(
-            f"{source} gave a {type(inputs).__name__}; expected a mapping of variable names to values, "
-            "e.g. --inputs {'n': 3}"
-        )
-    for key in inputs:
-        if not isinstance(key, str) or not key.isidentifier():
-            raise InputsError(
-                f"{source}: key {key!r} is not a Python variable name; node code reads each input as a variable"
-            )
-        if key in RESERVED_NAMES:
-            raise InputsError(
-                f"{source}: key {key!r} would hide the runtime's {key!r} in node code "
-                f"(reserved: {', '.join(sorted(RESERVED_NAMES))}); rename the input"
-            )
-    return dict(inputs)
 
 
 def add_input_hints(result: WorkflowResult) -> None:

@@ -16,8 +16,10 @@ from .errors import (
     EmptyWorkflowError,
     EventLoopRunningError,
     InvalidInputNameError,
+    InvalidInputsError,
     InvalidNodeIdError,
     InvalidPathError,
+    InvalidTimeoutError,
     NodeResultError,
     NodeSyntaxError,
     NodeTimeoutError,
@@ -30,6 +32,7 @@ from .errors import (
 )
 from .graph import Connection, Node, Workflow
 from .result import NodeTiming, WorkflowResult
+from .validation import RESERVED_NAMES, validate_inputs, validate_timeout
 
 _LAZY = {
     "AsyncLocalRuntime": "runtime",
@@ -52,6 +55,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 __all__ = [
+    "RESERVED_NAMES",
     "AsyncLocalRuntime",
     "AsyncWorkflowBuilder",
     "Connection",
@@ -62,8 +66,10 @@ __all__ = [
     "EmptyWorkflowError",
     "EventLoopRunningError",
     "InvalidInputNameError",
+    "InvalidInputsError",
     "InvalidNodeIdError",
     "InvalidPathError",
+    "InvalidTimeoutError",
     "Node",
     "NodeResultError",
     "NodeSyntaxError",
@@ -80,4 +86,6 @@ __all__ = [
     "WorkflowResult",
     "WorkflowValidationError",
     "current_node_id",
+    "validate_inputs",
+    "validate_timeout",
 ]

@@ -18,9 +18,7 @@ from .errors import (
     UnknownNodeError,
 )
 from .graph import Connection, Node, Workflow
-
-#: Names the runtime defines in every node's namespace; an input of that name would hide them.
-RESERVED_NAMES = frozenset({"result", "get_resource", "print"})
+from .validation import RESERVED_NAMES, validate_timeout
 
 
 class AsyncWorkflowBuilder:
@@ -51,9 +49,7 @@ class AsyncWorkflowBuilder:
             raise DuplicateNodeError(
                 f"workflow {self.name!r} already has a node {node_id!r}; node ids must be unique"
             )
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            raise ValueError(f"node {node_id!r}: timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = validate_timeout(timeout, what=f"node {node_id!r}: timeout")
         self._nodes[node_id] = Node(node_id, compile_node(node_id, code), timeout, description)
         return self
 

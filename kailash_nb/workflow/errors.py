@@ -75,6 +75,14 @@ class EmptyWorkflowError(WorkflowValidationError):
     """``build()`` was called before any node was added."""
 
 
+class InvalidTimeoutError(WorkflowError, ValueError):
+    """A timeout is not a positive, finite number of seconds (or None)."""
+
+
+class InvalidInputsError(WorkflowError, ValueError):
+    """Workflow inputs are not a mapping of variable names; refused before any node runs."""
+
+
 class NodeResultError(WorkflowError, TypeError):
     """Node code finished without assigning a dict to ``result``."""
 

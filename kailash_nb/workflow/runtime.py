@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 from kailash_nb.errors import KailashNbError
 
-from .builder import RESERVED_NAMES
 from .context import _current_node
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
 from .graph import Node, Workflow
 from .resources import MappingResources, ResourceRegistry
 from .result import NodeTiming, WorkflowResult
+from .validation import validate_inputs, validate_timeout
 
 T = TypeVar("T")
 _MISSING = object()
@@ -51,7 +51,7 @@ class AsyncLocalRuntime:
     def __init__(self, max_concurrency: int | None = 10, timeout: float | None = None) -> None:
         if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
             raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
-        _check_timeout("timeout", timeout)
+        timeout = validate_timeout(timeout, what="AsyncLocalRuntime(timeout=...)")
         self.max_concurrency = max_concurrency
         self.timeout = timeout
 
@@ -80,8 +80,8 @@ class AsyncLocalRuntime:
         if not isinstance(workflow, Workflow):
             hint = " (call .build() on the builder first)" if hasattr(workflow, "build") else ""
             raise TypeError(f"expected a Workflow{hint}, got {type(workflow).__name__}")
-        _check_timeout("timeout", timeout)
-        run = _Run(self, workflow, _checked_inputs(inputs), _as_resources(resources), namespace)
+        timeout = validate_timeout(timeout, what="execute_workflow_async(timeout=...)")
+        run = _Run(self, workflow, validate_inputs(inputs), _as_resources(resources), namespace)
         if targets is not None or reuse:
             run.plan_partial(targets, reuse or {})
         limit = self.timeout if timeout is None else timeout
@@ -300,20 +300,6 @@ def _result_error(node_id: str, output: object) -> NodeResultError:
     )
 
 
-def _checked_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not inputs:
-        return {}
-    if not isinstance(inputs, Mapping):
-        raise TypeError(f"workflow inputs must be a mapping of variable names to values, got {type(inputs).__name__}")
-    for name in inputs:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"workflow input {name!r} is not a valid Python variable name; node code reads "
-                             f"inputs as variables")
-        if name in RESERVED_NAMES:
-            raise ValueError(f"workflow input {name!r} would hide the runtime's {name!r} in node code; rename it")
-    return dict(inputs)
-
-
 _NO_RESOURCES = MappingResources({})
 
 
@@ -328,8 +314,3 @@ def _as_resources(resources: ResourceRegistry | Mapping[str, Any] | None) -> Res
         return resources  # a registry-like object (the testing framework's)
     raise TypeError(f"resources must be a ResourceRegistry or a mapping of names to objects, "
                     f"got {type(resources).__name__}")
-
-
-def _check_timeout(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-        raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")

@@ -178,12 +178,13 @@ def test_rerunning_an_upstream_cell_makes_downstream_outputs_stale(shell: Intera
     ("{'result': 1}", "key 'result' would hide"),
     ("{'get_resource': 1}", "key 'get_resource' would hide"),
     ("{'not valid': 1}", "key 'not valid' is not a Python variable name"),
-    ("[1]", "gave a list"),
+    ("{'__builtins__': {}}", "key '__builtins__' is a dunder name"),
+    ("[1]", "must be a mapping of variable names to values, e.g. {'n': 3}; got a list"),
 ])
 def test_bad_inputs_raise_inputs_error_and_leave_the_session_usable(shell: InteractiveShell, inputs: str,
                                                                      message: str) -> None:
     from kailash_nb.notebook import current_session
-    from kailash_nb.notebook.errors import InputsError
+    from kailash_nb.workflow import InvalidInputsError
 
     results = run(
         shell,
@@ -194,7 +195,7 @@ def test_bad_inputs_raise_inputs_error_and_leave_the_session_usable(shell: Inter
         "%%kailash a\nresult = {'n': n * 3}",
     )
     error = raised(results[2])
-    assert isinstance(error, InputsError)
+    assert isinstance(error, InvalidInputsError)
     assert "--inputs" in str(error) and message in str(error)
     assert [raised(r) for r in (results[0], results[1], results[3], results[4])] == [None] * 4
     assert shell.user_ns["r"].get_output("a", "n") == 2
@@ -204,11 +205,11 @@ def test_bad_inputs_raise_inputs_error_and_leave_the_session_usable(shell: Inter
 
 def test_session_run_checks_inputs_before_keeping_them(shell: InteractiveShell) -> None:
     from kailash_nb.notebook import current_session
-    from kailash_nb.notebook.errors import InputsError
+    from kailash_nb.workflow import InvalidInputsError
 
     run(shell, "%%kailash a --no-run\nresult = {'n': n}")
     session = current_session(shell)
-    with pytest.raises(InputsError, match="inputs of workflow 'notebook': key 'print'"):
+    with pytest.raises(InvalidInputsError, match="inputs of workflow 'notebook': key 'print'"):
         asyncio.run(session.run("notebook", {"print": 1}))
     assert session.last_inputs == {}
     assert asyncio.run(session.run("notebook", {"n": 4})).get_output("a", "n") == 4

@@ -11,6 +11,7 @@ from kailash_nb.workflow import (
     InvalidInputNameError,
     InvalidNodeIdError,
     InvalidPathError,
+    InvalidTimeoutError,
     NodeSyntaxError,
     SelfConnectionError,
     UnknownNodeError,
@@ -153,9 +154,9 @@ def test_empty_workflow_cannot_be_built():
         AsyncWorkflowBuilder("wf").build()
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "1", True])
-def test_node_timeout_must_be_positive_seconds(timeout):
-    with pytest.raises(ValueError, match="node 'a': timeout must be a positive number"):
+@pytest.mark.parametrize("timeout", [0, -1, "1", True, float("nan"), float("inf"), -float("inf")])
+def test_node_timeout_must_be_positive_finite_seconds(timeout):
+    with pytest.raises(InvalidTimeoutError, match=r"node 'a': timeout must be a (positive, finite )?number of seconds"):
         AsyncWorkflowBuilder("wf").add_async_code("a", "result = {}", timeout=timeout)
 
 

@@ -9,6 +9,8 @@ from kailash_nb.workflow import (
     AsyncWorkflowBuilder,
     ConnectionPathError,
     EventLoopRunningError,
+    InvalidInputsError,
+    InvalidTimeoutError,
     NodeResultError,
     NodeTimeoutError,
     ResourceNotFoundError,
@@ -397,12 +399,26 @@ def test_sync_execute_works_without_a_loop_and_refuses_inside_one():
 
 
 @pytest.mark.parametrize(("inputs", "message"), [
-    ({"my-input": 1}, "workflow input 'my-input' is not a valid Python variable name"),
-    ({"result": 1}, "workflow input 'result' would hide the runtime's 'result'"),
+    ({"my-input": 1}, "workflow inputs: key 'my-input' is not a Python variable name"),
+    ({"result": 1}, "workflow inputs: key 'result' would hide the runtime's 'result'"),
+    ({"__builtins__": {}}, "key '__builtins__' is a dunder name"),
+    ({"class": 1}, "key 'class' is a Python keyword"),
+    ([], "workflow inputs must be a mapping of variable names to values"),
+    ("n=1", "workflow inputs must be a mapping"),
 ])
-def test_bad_inputs_are_rejected(inputs, message):
-    with pytest.raises(ValueError, match=message):
-        run(one("result = {}"), inputs)
+def test_bad_inputs_are_refused_before_any_node_runs(inputs, message):
+    ran = []
+    with pytest.raises(InvalidInputsError, match=message):
+        run(one("ran.append(1)\nresult = {}"), inputs, namespace={"ran": ran})
+    assert ran == []
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "1", True])
+def test_a_run_timeout_must_be_positive_finite_seconds(timeout):
+    with pytest.raises(InvalidTimeoutError, match=r"execute_workflow_async\(timeout=\.\.\.\) must be a"):
+        run(one("result = {}"), timeout=timeout)
+    with pytest.raises(InvalidTimeoutError, match=r"AsyncLocalRuntime\(timeout=...\) must be a"):
+        AsyncLocalRuntime(timeout=timeout)
 
 
 def test_passing_the_builder_instead_of_a_workflow_says_to_build():
