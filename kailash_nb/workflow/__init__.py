@@ -1,7 +1,7 @@
 """The async workflow engine: build workflows of async code nodes and run them on asyncio.
 
 Standard library only, so that importing it stays fast; the runtime (and with it asyncio) is imported on
-first use of ``AsyncLocalRuntime`` or ``ResourceRegistry``.
+first use of ``AsyncLocalRuntime``, ``Deadline`` or ``ResourceRegistry``.
 """
 
 from typing import Any
@@ -36,6 +36,7 @@ from .validation import RESERVED_NAMES, validate_inputs, validate_timeout
 
 _LAZY = {
     "AsyncLocalRuntime": "runtime",
+    "Deadline": "deadline",
     "ResourceRegistry": "resources",
     "ResourceCleanupError": "resources",
 }
@@ -61,6 +62,7 @@ __all__ = [
     "Connection",
     "ConnectionPathError",
     "CycleError",
+    "Deadline",
     "DuplicateInputError",
     "DuplicateNodeError",
     "EmptyWorkflowError",
