@@ -8,6 +8,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from .runner.check import CheckConfig
 
 TOUR_NOTEBOOK = "notebooks/01_tour.ipynb"
 TOUR_HTML = "out/tour.html"
@@ -75,31 +81,71 @@ def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> i
     return 0 if run.ok else 1
 
 
+def _check_config(args: argparse.Namespace) -> CheckConfig:
+    from .runner.check import CheckConfig
+    from .runner.plan import Shard
+
+    return CheckConfig(
+        paths=tuple(args.paths or ["notebooks"]),
+        workers=args.workers,
+        cell_timeout=args.cell_timeout,
+        sanitize_file=args.sanitize_with,
+        lax=args.lax,
+        compare_all_images=args.compare_images,
+        image_tolerance=args.image_tolerance,
+        shard=Shard.parse(args.shard) if getattr(args, "shard", None) else None,
+        durations_file=Path(args.durations_file),
+        store_durations=getattr(args, "store_durations", False),
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
-    from .runner.check import check_notebooks
-    from .runner.execute import NotebookRunError
+    from .runner.check import check
+
+    report = None if args.no_report else Path(args.report)
+    junit = Path(args.junitxml) if args.junitxml else None
+    return check(_check_config(args), report_dir=report, junit=junit, command=" ".join(["kailash-nb", *sys.argv[1:]]))
+
+
+def _update(args: argparse.Namespace) -> int:
+    from .runner.update import Selection, update
+
+    return update(_check_config(args), Selection(frozenset(args.cell or ()), frozenset(args.node or ())))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    from .workflow import InvalidTimeoutError, validate_timeout
 
     try:
-        result = check_notebooks(
-            args.paths or ["notebooks"],
-            sanitize_file=_sanitize_file(),
-            workers=args.workers,
-            report_dir=args.report,
-            cell_timeout=args.cell_timeout,
-        )
-    except NotebookRunError as exc:
-        print(f"kailash-nb: {exc}", file=sys.stderr)
-        return 2
-    if result.exit_code != 0 and result.report_dir is not None:
-        names = ", ".join(str(path) for path in result.failed_notebooks) or "none identified"
-        print(f"check failed (pytest exit {result.exit_code}); failing notebooks: {names}")
-        print(f"report: {result.report_dir}/ (pytest output and the failing notebooks executed, as HTML)")
-    return result.exit_code
+        seconds = validate_timeout(float(text), what="the value")
+    except (ValueError, InvalidTimeoutError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert seconds is not None
+    return seconds
+
+
+def _quiet_jsonschema_formats() -> None:
+    """Skip jsonschema's optional IRI format checker in this process (never in a user's own process).
+
+    With jupyter_server installed, importing nbformat imports jsonschema, which builds rfc3987_syntax's
+    grammar at import: about 2 s of CPU before the first notebook runs. Notebook schemas use no IRI
+    format, so the checker is never needed here; jsonschema skips it when the module cannot be imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", cast("ModuleType", None))
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .runner.check import DEFAULT_REPORT_DIR
+    from .runner import check as checking
     from .runner.execute import DEFAULT_CELL_TIMEOUT
+    from .runner.images import DEFAULT_TOLERANCE
+    from .runner.plan import DURATIONS_FILE
 
     parser = argparse.ArgumentParser(prog="kailash-nb", description="Notebook testing kit for async workflows.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -121,16 +167,46 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--cell-timeout", **timeout)
     tour.add_argument("--keep-going", **keep_going)
 
+    def notebooks_and_comparison(command: argparse.ArgumentParser) -> None:
+        command.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default notebooks/)")
+        command.add_argument("-n", dest="workers", type=_positive_int, default=1, metavar="N",
+                             help="run N notebooks at once, each on its own kernel (default 1)")
+        command.add_argument("--cell-timeout", type=_seconds, default=checking.DEFAULT_CELL_TIMEOUT,
+                             metavar="SECONDS",
+                             help="a cell running longer has hung: it fails as timed out (default %(default)g)")
+        command.add_argument("--sanitize-with", default=None, metavar="FILE",
+                             help="nbval sanitize file (default: the one shipped with kailash_nb)")
+        command.add_argument("--lax", action="store_true",
+                             help="compare only cells marked NBVAL_CHECK_OUTPUT, as nbval's --nbval-lax")
+        command.add_argument("--compare-images", action="store_true",
+                             help="compare every PNG output, not only charts that say they are stable")
+        command.add_argument("--image-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="RMS",
+                             help="RMS difference below which two images count as the same (default %(default)g)")
+        command.add_argument("--durations-file", default=DURATIONS_FILE, metavar="FILE",
+                             help="stored notebook durations: longest run first, shards balanced "
+                                  "(default %(default)s)")
+
     check = commands.add_parser(
-        "check", help="run notebooks as regression tests (nbval, strict, with the kit's sanitize file)"
+        "check", help="run notebooks as regression tests: stored outputs against new ones, with diffs and a report"
     )
-    check.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default notebooks/)")
-    check.add_argument("-n", dest="workers", type=int, default=None, metavar="N",
-                       help="run on N pytest-xdist workers, one notebook per worker at a time (--dist loadscope)")
-    check.add_argument("--report", default=str(DEFAULT_REPORT_DIR), metavar="DIR",
-                       help="where a failing check writes its report (default %(default)s)")
-    check.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
-                       help="nbval's limit for each cell (--nbval-cell-timeout)")
+    notebooks_and_comparison(check)
+    check.add_argument("--report", default=str(checking.DEFAULT_REPORT_DIR), metavar="DIR",
+                       help="where to write the HTML report, DIR/index.html (default %(default)s)")
+    check.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    check.add_argument("--junitxml", default=None, metavar="FILE", help="also write JUnit XML to FILE")
+    check.add_argument("--shard", default=None, metavar="K/N",
+                       help="run only shard K of N (from 1), split by stored durations: one per CI machine")
+    check.add_argument("--store-durations", action="store_true",
+                       help="write the measured notebook durations to the durations file")
+
+    update = commands.add_parser(
+        "update", help="accept changes: write the new outputs into the cells whose outputs changed"
+    )
+    notebooks_and_comparison(update)
+    update.add_argument("--cell", type=_positive_int, action="append", metavar="N",
+                        help="accept only cell N (its position among all cells, from 1); repeatable")
+    update.add_argument("--node", action="append", metavar="NAME",
+                        help="accept only the %%%%kailash cell of node NAME; repeatable")
 
     commands.add_parser("sanitize-file", help="print the path of the nbval sanitize file shipped with kailash_nb")
     return parser
@@ -145,8 +221,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(Path(args.notebook), Path(args.html), args.cell_timeout, args.keep_going)
     if args.command == "tour":
         return _run(_tour_notebook(args.notebook), Path(args.html), args.cell_timeout, args.keep_going)
-    if args.command == "check":
-        return _check(args)
+    if args.command in ("check", "update"):
+        from .runner.plan import PlanError
+
+        _quiet_jsonschema_formats()
+        try:
+            return _check(args) if args.command == "check" else _update(args)
+        except PlanError as exc:
+            print(f"kailash-nb {args.command}: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"kailash-nb {args.command}: interrupted; kernels shut down", file=sys.stderr)
+            return 130
     if args.command == "sanitize-file":
         print(_sanitize_file())
         return 0

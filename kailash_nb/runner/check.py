@@ -1,164 +1,195 @@
-"""``kailash-nb check``: nbval under pytest, then the failing notebooks executed into an HTML report.
+"""``kailash-nb check``: notebooks as regression tests, run in parallel, with a diff a person reads at once.
 
-The module is also a small pytest plugin (``-p kailash_nb.runner.check``): when ``kailash-nb check``
-sets :data:`FAILURES_ENV`, it records the notebooks whose cells failed so that they can be re-run into
-the HTML report.
+Each notebook runs on a fresh kernel (``engine.py``); its new outputs are compared with the stored ones by
+nbval's rules plus images (``results.py``). The terminal shows each failing cell by its one name
+(``notebooks/02_workflows.ipynb::cell 9: node processor``) with a ``stored``/``new`` diff; the same
+results become a self-contained HTML report, and JUnit XML when asked::
+
+    result = asyncio.run(check_notebooks(CheckConfig(paths=["notebooks"], workers=2)))
+    result.ok
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from time import perf_counter
+from typing import TypeVar
 
-from .execute import DEFAULT_CELL_TIMEOUT, NotebookRunError, run_notebook
+from .cells import cell_options
+from .engine import NotebookRun, execute_notebooks
+from .images import DEFAULT_TOLERANCE
+from .plan import DURATIONS_FILE, Shard, find_notebooks, key, longest_first, read_durations, shard, write_durations
+from .results import CheckOptions, NotebookResult, judge
+from .terminal import Printer
 
-#: Where the pytest plugin half of this module writes the failing notebooks (one path a line).
-FAILURES_ENV = "KAILASH_NB_CHECK_FAILURES"
 DEFAULT_REPORT_DIR = Path("out") / "check-report"
-PYTEST_LOG = "pytest-output.txt"
+#: A cell that runs longer than this has hung: the notebook stops there and the cell fails as timed out.
+DEFAULT_CELL_TIMEOUT = 300.0
+T = TypeVar("T")
 
+
+@dataclass(slots=True, frozen=True)
+class CheckConfig:
+    """What to check and how; the defaults are those of ``kailash-nb check``."""
+
+    paths: Sequence[str] = ("notebooks",)
+    workers: int = 1
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    sanitize_file: str | None = None  # None: the sanitize file shipped with kailash_nb
+    lax: bool = False
+    compare_all_images: bool = False
+    image_tolerance: float = DEFAULT_TOLERANCE
+    shard: Shard | None = None
+    durations_file: Path = Path(DURATIONS_FILE)
+    store_durations: bool = False
+
+    def options(self) -> CheckOptions:
+        from .compare import load_sanitize_patterns
+
+        sanitize = self.sanitize_file if self.sanitize_file is not None else default_sanitize_file()
+        return CheckOptions(load_sanitize_patterns(sanitize), self.lax, self.compare_all_images,
+                            self.image_tolerance)
 
 
 @dataclass(slots=True, frozen=True)
 class CheckResult:
-    exit_code: int
-    failed_notebooks: tuple[Path, ...]
-    report_dir: Path | None
+    """Every notebook's result (in the order the notebooks were named) and how long the check took."""
+
+    notebooks: tuple[NotebookResult, ...]
+    seconds: float
+    workers: int
+    shard: Shard | None = None
+    runs: tuple[NotebookRun, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not any(result.failed for result in self.notebooks)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for result in self.notebooks:
+            for cell in result.cells:
+                counts[cell.status] = counts.get(cell.status, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        """``2 failed (1 changed, 1 raised), 108 passed, 3 skipped: 113 cells of 10 notebooks in 14.2 s``."""
+        counts = self.counts
+        failing = {s: n for s, n in counts.items() if s in ("changed", "raised", "timed out", "kernel died")}
+        parts = []
+        if failing:
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(failing.items()))
+            parts.append(f"{sum(failing.values())} failed ({detail})")
+        parts += [f"{counts[s]} {s}" for s in ("passed", "skipped", "not run") if counts.get(s)]
+        broken = sum(result.error is not None for result in self.notebooks)
+        if broken:
+            parts.append(f"{broken} notebook(s) could not run")
+        cells = sum(counts.values())
+        where = f", shard {self.shard}" if self.shard else ""
+        return (f"{', '.join(parts) or 'nothing ran'}: {cells} cells of {len(self.notebooks)} notebook(s) in "
+                f"{self.seconds:.1f} s on {self.workers} worker(s){where}")
 
 
-def check_command(
-    paths: Sequence[str], *, sanitize_file: str, workers: int | None = None, cell_timeout: float | None = None
-) -> list[str]:
-    """The pytest command line of ``kailash-nb check`` (strict nbval, the kit's sanitize file)."""
-    command = [
-        sys.executable, "-m", "pytest", "--nbval", *paths,
-        f"--nbval-sanitize-with={sanitize_file}",
-        "--nbval-current-env",
-        "-p", "no:cacheprovider",
-        "-p", __name__,
-    ]
-    if cell_timeout is not None:
-        command += ["--nbval-cell-timeout", f"{cell_timeout:g}"]
-    if workers is not None:
-        command += ["-n", str(workers), "--dist", "loadscope"]
-    return command
+def default_sanitize_file() -> str:
+    from kailash_nb.notebook import sanitize_file_path
+
+    return sanitize_file_path()
 
 
-def check_notebooks(
-    paths: Sequence[str],
-    *,
-    sanitize_file: str,
-    workers: int | None = None,
-    report_dir: str | os.PathLike[str] = DEFAULT_REPORT_DIR,
-    cell_timeout: float | None = None,
-) -> CheckResult:
-    """Run ``paths`` as nbval regression tests; on failure write the pytest output and each failing
-    notebook, executed afresh, as HTML into ``report_dir``."""
-    if workers is not None:
-        import importlib.util
+def plan(config: CheckConfig) -> list[Path]:
+    """The notebooks of this check (of this shard), longest first."""
+    notebooks = find_notebooks(config.paths)
+    durations = read_durations(config.durations_file)
+    if config.shard is not None:
+        return shard(notebooks, config.shard, durations)
+    return longest_first(notebooks, durations)
 
-        if importlib.util.find_spec("xdist") is None:
-            raise NotebookRunError("-n needs pytest-xdist: pip install pytest-xdist")
-    report = Path(report_dir)
-    fd, failures_file = tempfile.mkstemp(prefix="kailash-nb-check-", suffix=".txt")
-    os.close(fd)
+
+async def check_notebooks(config: CheckConfig, printer: Printer | None = None) -> CheckResult:
+    """Run and judge the notebooks of ``config``; ``printer`` gets a line per notebook as it finishes."""
+    started = perf_counter()
+    notebooks = plan(config)
+    options = config.options()
+    names = {path: str(path) for path in notebooks}
+    results: dict[Path, NotebookResult] = {}
+
+    def done(run: NotebookRun) -> None:
+        results[run.path] = judge(run, names[run.path], options)
+        if printer is not None:
+            printer.notebook(results[run.path])
+
+    runs = await execute_notebooks(notebooks, workers=config.workers, cell_timeout=config.cell_timeout,
+                                   skip=_skipped_cells, on_done=done)
+    if config.store_durations:
+        write_durations(config.durations_file, {key(run.path): run.seconds for run in runs if run.error is None})
+    ordered = tuple(results[path] for path in sorted(results, key=lambda p: names[p]))
+    return CheckResult(ordered, perf_counter() - started, config.workers, config.shard, tuple(runs))
+
+
+def _skipped_cells(nb: object) -> frozenset[int]:
+    cells = getattr(nb, "cells", [])
+    return frozenset(i for i, cell in enumerate(cells) if cell.cell_type == "code" and cell_options(cell).skip)
+
+
+def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, junit: Path | None = None,
+          printer: Printer | None = None, command: str = "kailash-nb check") -> int:
+    """``kailash-nb check``: run, print, write the report (and JUnit XML); the exit status (0 passed)."""
+    printer = printer or Printer()
+    result = run_until_done(lambda: check_notebooks(config, printer))
+    if not result.ok:
+        printer.failures(result.notebooks)
+    printer.line()
+    printer.line(result.summary())
+    if report_dir is not None:
+        from .report import write_report
+
+        page = write_report(result.notebooks, report_dir, seconds=result.seconds, command=command)
+        printer.line(f"report: {page}")
+    if junit is not None:
+        from .junit import write_junit
+
+        printer.line(f"junit: {write_junit(junit, result.notebooks, result.seconds)}")
+    return 0 if result.ok else 1
+
+
+def run_until_done(main: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(main())``, where SIGTERM cancels the run like Ctrl-C does, so that kernels are shut
+    down and nothing is left behind; both end with KeyboardInterrupt."""
+
+    async def runner() -> T:
+        with _terminate_cancels(asyncio.current_task()) as terminated:
+            try:
+                return await main()
+            except asyncio.CancelledError:
+                if terminated:
+                    raise KeyboardInterrupt("terminated") from None
+                raise
+
+    return asyncio.run(runner())
+
+
+@contextlib.contextmanager
+def _terminate_cancels(task: asyncio.Task[object] | None) -> Iterator[list[bool]]:
+    terminated: list[bool] = []
+    loop = asyncio.get_running_loop()
+
+    def on_terminate() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
     try:
-        env = {key: value for key, value in os.environ.items() if key != "JPY_SESSION_NAME"}
-        env.update({FAILURES_ENV: failures_file, "KAILASH_NB_WIDGETS": "0"})
-        command = check_command(paths, sanitize_file=sanitize_file, workers=workers, cell_timeout=cell_timeout)
-        exit_code, output = _stream(command, env)
-        failed = _read_failures(Path(failures_file))
-    finally:
-        os.unlink(failures_file)
-    if exit_code == 0:
-        return CheckResult(0, (), None)
-
-    _clear_report(report)
-    report.mkdir(parents=True, exist_ok=True)
-    (report / PYTEST_LOG).write_text(output, encoding="utf-8")
-    for notebook in failed:
-        target = report / _report_name(notebook)
-        print(f"executing {notebook} for the report ...", flush=True)
-        try:
-            run = run_notebook(notebook, target, keep_going=True, cell_timeout=cell_timeout or DEFAULT_CELL_TIMEOUT)
-            print(run.summary(), flush=True)
-        except NotebookRunError as exc:
-            print(f"could not execute {notebook}: {exc}", flush=True)
-    return CheckResult(exit_code, tuple(failed), report)
-
-
-def _stream(command: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run ``command``, echoing its output as it comes and returning it."""
-    lines: list[str] = []
-    with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            sys.stdout.write(line)
-            lines.append(line)
-        sys.stdout.flush()
-        return process.wait(), "".join(lines)
-
-
-def _read_failures(path: Path) -> list[Path]:
-    seen: dict[Path, None] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            seen.setdefault(Path(line.strip()), None)
-    return list(seen)
-
-
-def _report_name(notebook: Path) -> str:
-    try:
-        relative = notebook.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        relative = Path(notebook.name)
-    return "__".join(relative.with_suffix(".html").parts)
-
-
-def _clear_report(report: Path) -> None:
-    """Remove what an earlier failing check wrote (only our own kinds of file) so no stale page misleads."""
-    if not report.is_dir():
+        loop.add_signal_handler(signal.SIGTERM, on_terminate)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals (Windows)
+        yield terminated
         return
-    for entry in report.iterdir():
-        if entry.is_file() and (entry.suffix == ".html" or entry.name == PYTEST_LOG):
-            entry.unlink()
-        elif entry.is_dir() and entry.name.endswith("_files"):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-class _FailureRecorder:
-    """Appends the path of every notebook with a failing item (or failing collection) to a file."""
-
-    def __init__(self, target: str, rootpath: Path) -> None:
-        self.target = target
-        self.rootpath = rootpath
-
-    def _record(self, report: Any) -> None:
-        if not report.failed or not report.nodeid:
-            return
-        path = (self.rootpath / report.nodeid.split("::", 1)[0]).resolve()
-        if path.suffix == ".ipynb":
-            with open(self.target, "a", encoding="utf-8") as sink:
-                sink.write(f"{path}\n")
-
-    def pytest_runtest_logreport(self, report: Any) -> None:
-        self._record(report)
-
-    def pytest_collectreport(self, report: Any) -> None:
-        self._record(report)
-
-
-def pytest_configure(config: Any) -> None:
-    """Record failing notebooks in the controlling process only (xdist forwards workers' reports)."""
-    target = os.environ.get(FAILURES_ENV)
-    if target and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_FailureRecorder(target, Path(config.rootpath)), "kailash-nb-failures")
+    try:
+        yield terminated
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
