@@ -7,7 +7,7 @@ first use of ``AsyncLocalRuntime``, ``Deadline`` or ``ResourceRegistry``.
 from typing import Any
 
 from .builder import AsyncWorkflowBuilder
-from .context import current_node_id
+from .context import current_node_id, running_node
 from .errors import (
     ConnectionPathError,
     CycleError,
@@ -88,6 +88,7 @@ __all__ = [
     "WorkflowResult",
     "WorkflowValidationError",
     "current_node_id",
+    "running_node",
     "validate_inputs",
     "validate_timeout",
 ]
