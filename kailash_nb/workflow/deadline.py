@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from types import TracebackType
 
@@ -56,11 +57,13 @@ class Deadline:
         self.elapsed = 0.0
 
     @property
-    def remaining(self) -> float | None:
-        """Seconds left before the limit (zero or less once it has passed); ``None`` without a limit or
-        before the block is entered. Lets the body avoid starting work that could only finish late."""
-        if self.seconds is None or not hasattr(self, "_timeout"):
-            return None
+    def remaining(self) -> float:
+        """Seconds left before the limit: zero or less once it has passed, all of ``seconds`` before the block
+        starts, ``math.inf`` without a limit. Lets the body avoid starting work that could only finish late."""
+        if self.seconds is None:
+            return math.inf
+        if not hasattr(self, "_started"):
+            return self.seconds
         return self._started + self.seconds - self._loop.time()
 
     async def __aenter__(self) -> Deadline:

@@ -38,10 +38,6 @@ class Connection:
     target: str
     target_input: str
 
-    @property
-    def path(self) -> tuple[str, ...]:
-        return tuple(self.source_output.split("."))
-
     def resolve(self, output: Mapping[str, Any]) -> Any:
         """Follow the path into the producer's result; a missing step names the path and what exists."""
         return resolve_path(output, self.source_output, node=self.source, consumer=self)
@@ -62,10 +58,11 @@ def resolve_path(output: Mapping[str, Any], path: str, *, node: str, consumer: C
                 value = value[key]
                 continue
             available = ", ".join(repr(k) for k in value) or "none"
-        elif isinstance(value, (list, tuple)) and key.lstrip("-").isdigit() and -len(value) <= int(key) < len(value):
-            value = value[int(key)]
-            continue
         elif isinstance(value, (list, tuple)):
+            index = _index(key)
+            if index is not None and -len(value) <= index < len(value):
+                value = value[index]
+                continue
             available = f"indexes 0..{len(value) - 1}" if value else "none (empty list)"
         else:
             available = f"none: it is a {type(value).__name__}, not a dict"
@@ -79,11 +76,18 @@ def resolve_path(output: Mapping[str, Any], path: str, *, node: str, consumer: C
     return value
 
 
+def _index(key: str) -> int | None:
+    """``key`` as a list index (``"3"``, ``"-1"``), or None when it is not written as an integer."""
+    digits = key[1:] if key.startswith("-") else key
+    return int(key) if digits.isdecimal() else None
+
+
 @dataclass(slots=True, frozen=True, eq=False)
 class Workflow:
     """A built, immutable workflow. Build it with ``AsyncWorkflowBuilder``; run it with ``AsyncLocalRuntime``.
 
-    ``order`` is a topological order of the node ids; ``roots`` the nodes with no incoming connection.
+    ``order`` is a topological order of the node ids (the plan order); ``roots`` the nodes with no incoming
+    connection; ``rank`` each node's position in ``order``.
     """
 
     name: str
@@ -95,6 +99,7 @@ class Workflow:
     predecessors: Mapping[str, tuple[str, ...]] = field(repr=False)
     roots: tuple[str, ...] = field(repr=False, default=())
     indegree: Mapping[str, int] = field(repr=False, default_factory=dict)
+    rank: Mapping[str, int] = field(repr=False, default_factory=dict)
 
     @classmethod
     def create(cls, name: str, nodes: Mapping[str, Node], connections: tuple[Connection, ...],
@@ -117,6 +122,7 @@ class Workflow:
             predecessors=MappingProxyType({k: tuple(v) for k, v in predecessors.items()}),
             roots=tuple(n for n in order if not predecessors[n]),
             indegree=MappingProxyType({k: len(v) for k, v in predecessors.items()}),
+            rank=MappingProxyType({node_id: position for position, node_id in enumerate(order)}),
         )
 
     def __repr__(self) -> str:

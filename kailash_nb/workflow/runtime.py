@@ -4,41 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from heapq import heappop, heappush
 from time import perf_counter
-from typing import Any, TypeVar
+from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
-from .context import _current_node
+from .context import running_node
+from .deadline import Deadline
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
 from .graph import Node, Workflow
 from .resources import MappingResources, ResourceRegistry
 from .result import NodeTiming, WorkflowResult
 from .validation import validate_inputs, validate_timeout
 
-T = TypeVar("T")
 _MISSING = object()
 _print = builtins.print
 
 
 class _Expired(KailashNbError):
-    """Internal: a timeout owned by the runtime expired (as opposed to a TimeoutError raised by user code)."""
+    """Internal: the run's own deadline passed (as opposed to a TimeoutError raised by node code)."""
 
 
-async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-    deadline = asyncio.timeout(seconds)
-    try:
-        async with deadline:
-            value = await awaitable
-    except TimeoutError:
-        if deadline.expired():
-            raise _Expired from None
-        raise
-    if deadline.expired():  # the code swallowed the cancellation and finished late
-        raise _Expired
-    return value
+def _run_expired(deadline: Deadline) -> _Expired:
+    return _Expired()
 
 
 class AsyncLocalRuntime:
@@ -49,7 +39,8 @@ class AsyncLocalRuntime:
     """
 
     def __init__(self, max_concurrency: int | None = 10, timeout: float | None = None) -> None:
-        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
+                                            or max_concurrency < 1):
             raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
         timeout = validate_timeout(timeout, what="AsyncLocalRuntime(timeout=...)")
         self.max_concurrency = max_concurrency
@@ -71,7 +62,13 @@ class AsyncLocalRuntime:
         ``resources`` is what ``get_resource(name)`` resolves: a ``ResourceRegistry`` or a mapping of
         ready objects. ``namespace`` gives node code further names (a notebook's namespace), below
         inputs and connected values. A failing node fails the run but not its independent branches;
-        cancelling the caller cancels every running node before the cancellation propagates.
+        cancelling the caller cancels every running node and waits for them before the cancellation
+        propagates, even when node code swallows it.
+
+        ``timeout`` (default: the runtime's) bounds the whole run: nodes still running at the limit are
+        cancelled, and every node that finished past it (it swallowed the cancellation, or blocked the event
+        loop) counts as timed out too; all of them end ``cancelled`` with a ``NodeTimeoutError``, nodes not
+        started by then ``skipped``.
 
         A partial run (a notebook re-running one cell): ``targets`` runs only these nodes and what they
         need; ``reuse`` gives earlier outputs of nodes that then do not run but feed their dependants.
@@ -87,13 +84,15 @@ class AsyncLocalRuntime:
         limit = self.timeout if timeout is None else timeout
         started = perf_counter()
         run.started = run.result.started = started
-        try:
-            if limit is None:
-                await run.schedule()
-            else:
-                await _within(run.schedule(), limit)
-        except _Expired:
-            run.expired(limit)  # type: ignore[arg-type]
+        if limit is None:
+            await run.schedule()
+        else:
+            run.deadline = Deadline(limit, error=_run_expired)
+            try:
+                async with run.deadline:
+                    await run.schedule()
+            except _Expired:
+                run.expired(limit)
         return run.finish(perf_counter() - started)
 
     def execute(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any) -> WorkflowResult:
@@ -115,7 +114,8 @@ class AsyncLocalRuntime:
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "inputs", "limit", "nodes", "resources", "result", "reused", "started", "workflow")
+    __slots__ = ("_base", "deadline", "inputs", "interrupted", "limit", "nodes", "resources", "result", "reused",
+                 "started", "workflow")
 
     def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
                  resources: ResourceRegistry | MappingResources, namespace: Mapping[str, Any] | None) -> None:
@@ -127,6 +127,8 @@ class _Run:
         self.started = 0.0
         self.nodes: tuple[str, ...] = workflow.order  # the nodes this run covers, in plan order
         self.reused: Mapping[str, Mapping[str, Any]] = {}
+        self.deadline: Deadline | None = None  # the run's timeout, when it has one
+        self.interrupted: set[str] = set()  # nodes a cancellation reached (they may have swallowed it)
         base: dict[str, Any] = dict(namespace) if namespace is not None else {}
         base.pop("result", None)
         base["__builtins__"] = builtins
@@ -158,78 +160,111 @@ class _Run:
         self.reused = reuse
 
     async def schedule(self) -> None:
+        """Start each node once its predecessors succeeded (ready nodes in plan order, at most ``limit`` at a
+        time) until none is left; skip the dependants of a node that did not succeed."""
+        me = asyncio.current_task()
+        if me is None:
+            raise RuntimeError("a workflow must run inside an asyncio task (await it from async code)")
+        level = me.cancelling()  # cancel requests beyond this one are the caller's (or the deadline's)
         workflow = self.workflow
+        order = workflow.order
+        rank = workflow.rank
         status = self.result.node_status
         covered = self.nodes
         reused = self.reused
-        if reused or len(covered) != len(workflow.order):
+        members: Collection[str]
+        if reused or len(covered) != len(order):
             members = set(covered)
             waiting = {n: sum(p in members for p in workflow.predecessors[n]) for n in covered}
-            ready = deque(n for n in covered if not waiting[n])
+            ready = [rank[n] for n in covered if not waiting[n]]
         else:
-            members = workflow.nodes  # type: ignore[assignment]
+            members = workflow.nodes
             waiting = dict(workflow.indegree)
-            ready = deque(workflow.roots)
+            ready = [rank[n] for n in workflow.roots]
+        # ``ready`` is a heap of plan positions (ascending so far, hence a heap already): whatever the order
+        # in which nodes finish, the ready ones start in plan order
         running: dict[asyncio.Task[None], str] = {}
         loop = asyncio.get_running_loop()
         limit = self.limit or len(workflow.nodes)
+        deadline = self.deadline
 
         def finished(node_id: str) -> None:
-            for successor in workflow.successors[node_id]:
-                if successor not in members:
-                    continue
-                waiting[successor] -= 1
-                if waiting[successor]:
-                    continue
-                if all(status.get(p) == "success" or p in reused for p in workflow.predecessors[successor]):
-                    ready.append(successor)
-                else:
-                    status[successor] = "skipped"
-                    finished(successor)
+            done = [node_id]
+            while done:
+                for successor in workflow.successors[done.pop()]:
+                    if successor not in members:
+                        continue
+                    waiting[successor] -= 1
+                    if waiting[successor]:
+                        continue
+                    if all(status.get(p) == "success" or p in reused for p in workflow.predecessors[successor]):
+                        heappush(ready, rank[successor])
+                    else:
+                        status[successor] = "skipped"
+                        done.append(successor)
 
         try:
-            while ready or running:
-                if not running and len(ready) == 1:
-                    node_id = ready.popleft()  # the only runnable node: no task needed
-                    await self.run_node(workflow.nodes[node_id])
-                    finished(node_id)
-                    continue
+            while True:
+                if me.cancelling() > level:
+                    raise asyncio.CancelledError  # node code swallowed a cancellation: it still stands
+                if deadline is not None and deadline.remaining <= 0:
+                    ready.clear()  # out of time: start nothing more (what runs is cancelled at the next await)
+                if not running:
+                    if not ready:
+                        return
+                    if len(ready) == 1:  # the only runnable node: no task needed
+                        node_id = order[heappop(ready)]
+                        await self.run_node(workflow.nodes[node_id])
+                        if me.cancelling() > level:
+                            self.interrupted.add(node_id)
+                        finished(node_id)
+                        continue
                 while ready and len(running) < limit:
-                    node_id = ready.popleft()
+                    node_id = order[heappop(ready)]
                     running[loop.create_task(self.run_node(workflow.nodes[node_id]))] = node_id
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     finished(running.pop(task))
         except BaseException:
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.wait(running)
+            await self.stop(running)
             raise
+
+    async def stop(self, running: Mapping[asyncio.Task[None], str]) -> None:
+        """Cancel the running nodes and wait until each has finished, so that no task outlives the run, even
+        when the caller cancels again meanwhile (node code may take its time to clean up)."""
+        for task, node_id in running.items():
+            if task.cancel():
+                self.interrupted.add(node_id)
+        pending = set(running)
+        while pending:
+            try:
+                _, pending = await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                for task in pending:
+                    task.cancel()
 
     async def run_node(self, node: Node) -> None:
         node_id = node.id
         result = self.result
         started = perf_counter()
-        token = _current_node.set(node_id)
         printed: list[str] = []
         try:
-            namespace = dict(self._base)
-            for conn in self.workflow.inbound[node_id]:
-                source = result.outputs.get(conn.source)
-                namespace[conn.target_input] = conn.resolve(self.reused[conn.source] if source is None else source)
-            namespace["print"] = _capture_print(printed)
-            outcome = eval(node.compiled.code, namespace)
-            if outcome is not None:
+            with running_node(node_id):
+                namespace = dict(self._base)
+                for conn in self.workflow.inbound[node_id]:
+                    source = result.outputs.get(conn.source)
+                    namespace[conn.target_input] = conn.resolve(
+                        self.reused[conn.source] if source is None else source)
+                namespace["print"] = _capture_print(printed)
                 if node.timeout is None:
-                    await outcome
+                    outcome = eval(node.compiled.code, namespace)
+                    if outcome is not None:
+                        await outcome
                 else:
-                    try:
-                        await _within(outcome, node.timeout)
-                    except _Expired:
-                        raise NodeTimeoutError(
-                            f"node {node_id!r} ran past its timeout of {node.timeout} s"
-                        ) from None
+                    async with Deadline(node.timeout, error=_node_timeout(node_id)):
+                        outcome = eval(node.compiled.code, namespace)  # inside: code without await can block too
+                        if outcome is not None:
+                            await outcome
             output = namespace.get("result", _MISSING)
             if type(output) is not dict and not isinstance(output, dict):
                 raise _result_error(node_id, output)
@@ -243,24 +278,29 @@ class _Run:
             result.node_status[node_id] = "success"
             result.outputs[node_id] = output
         finally:
-            _current_node.reset(token)
             result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
             if printed:
                 result.logs[node_id] = "".join(printed)
 
     def expired(self, limit: float) -> None:
-        """The run's timeout passed: nodes still running then fail with a timeout error, including any
-        that caught the cancellation and finished late (their output is dropped)."""
+        """The run's timeout passed: every node still running then, or finishing after it, timed out. Nodes
+        that were cancelled, or that swallowed the cancellation or blocked the event loop and finished late
+        (their output is dropped), end ``cancelled`` with a ``NodeTimeoutError``; failed nodes keep their
+        own exception."""
         result = self.result
         for node_id, status in result.node_status.items():
-            timing = result.node_timings.get(node_id)
             if status == "cancelled":
                 why = "was cancelled"
-            elif status == "success" and timing is not None and timing.end > limit:
+            elif status != "success":
+                continue
+            elif node_id in self.interrupted:
                 why = "ignored its cancellation and finished late"
-                result.outputs.pop(node_id, None)
+            elif result.node_timings[node_id].end > limit:
+                why = ("finished after the limit without yielding to the event loop (blocking code cannot be "
+                       "stopped before it yields, only reported late)")
             else:
                 continue
+            result.outputs.pop(node_id, None)
             result.node_status[node_id] = "cancelled"
             result.errors[node_id] = NodeTimeoutError(
                 f"node {node_id!r} {why}: workflow {self.workflow.name!r} ran past its timeout of {limit} s"
@@ -289,6 +329,17 @@ def _capture_print(buffer: list[str]) -> Callable[..., None]:
     return print
 
 
+def _node_timeout(node_id: str) -> Callable[[Deadline], NodeTimeoutError]:
+    def error(deadline: Deadline) -> NodeTimeoutError:
+        message = f"node {node_id!r} ran past its timeout of {deadline.seconds} s"
+        if deadline.blocked:
+            message += (": it finished after the limit without yielding to the event loop (blocking code cannot "
+                        "be stopped before it yields, only reported late); its output is dropped")
+        return NodeTimeoutError(message)
+
+    return error
+
+
 def _result_error(node_id: str, output: object) -> NodeResultError:
     if output is _MISSING:
         return NodeResultError(
@@ -310,7 +361,5 @@ def _as_resources(resources: ResourceRegistry | Mapping[str, Any] | None) -> Res
         return resources
     if isinstance(resources, Mapping):
         return MappingResources(dict(resources))
-    if hasattr(resources, "get") and hasattr(resources, "names"):
-        return resources  # a registry-like object (the testing framework's)
     raise TypeError(f"resources must be a ResourceRegistry or a mapping of names to objects, "
                     f"got {type(resources).__name__}")
