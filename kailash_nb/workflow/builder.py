@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import keyword
+from collections.abc import Iterable
 
 from .code import compile_node
 from .errors import (
@@ -121,8 +122,8 @@ def _check_node_id(node_id: object) -> None:
         )
 
 
-def _did_you_mean(name: str, candidates: object) -> str:
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     import difflib  # only on this error path: keeps the import of the engine light
 
-    matches = difflib.get_close_matches(name, list(candidates), n=1)  # type: ignore[arg-type]
+    matches = difflib.get_close_matches(name, list(candidates), n=1)
     return f" (did you mean {matches[0]!r}?)" if matches else ""

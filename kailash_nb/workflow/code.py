@@ -7,7 +7,6 @@ import textwrap
 import zlib
 from _ast import PyCF_ALLOW_TOP_LEVEL_AWAIT  # the C module behind ast: the flag without importing ast
 from dataclasses import dataclass
-from inspect import CO_COROUTINE
 from types import CodeType
 
 from .errors import NodeSyntaxError
@@ -20,7 +19,6 @@ class NodeCode:
     source: str
     filename: str
     code: CodeType
-    is_async: bool
 
 
 def normalize(code: str) -> str:
@@ -54,7 +52,7 @@ def compile_node(node_id: str, code: str) -> NodeCode:
         ) from None
     lines_with_ends = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines_with_ends, filename)
-    return NodeCode(source, filename, compiled, bool(compiled.co_flags & CO_COROUTINE))
+    return NodeCode(source, filename, compiled)
 
 
 def _filename(node_id: str, source: str) -> str:

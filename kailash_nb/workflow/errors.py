@@ -6,15 +6,10 @@ from kailash_nb.errors import KailashNbError
 
 
 def add_note(error: BaseException, note: str) -> None:
-    """Attach ``note`` to ``error`` once (``BaseException.add_note``; on Python 3.10 the same
-    ``__notes__`` list, which kailash_nb's displays show and 3.10's tracebacks do not)."""
-    notes = getattr(error, "__notes__", None)
-    if notes is not None and note in notes:
-        return
-    if hasattr(error, "add_note"):
+    """Attach ``note`` to ``error`` (``BaseException.add_note``) unless it already carries that note, so that
+    code which re-raises or re-reports the same exception does not repeat itself."""
+    if note not in getattr(error, "__notes__", ()):
         error.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*(notes or ()), note]  # type: ignore[attr-defined]
 
 
 class WorkflowError(KailashNbError):

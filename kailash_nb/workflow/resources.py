@@ -137,5 +137,6 @@ def resource_not_found(name: str, names: tuple[str, ...]) -> ResourceNotFoundErr
     known = ", ".join(repr(n) for n in names) or "none"
     return ResourceNotFoundError(
         f"{who} resource {name!r}, but no resource has that name; registered: {known}. "
-        f"Register it before running (resources={{{name!r}: ...}} or create_test_resource({name!r}, ...))"
+        f"Register it before the run: resources={{{name!r}: ...}}, or a ResourceRegistry with "
+        f"register_instance({name!r}, ...) or register_factory({name!r}, ...)"
     )

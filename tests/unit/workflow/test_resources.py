@@ -2,7 +2,13 @@ import asyncio
 
 import pytest
 
-from kailash_nb.workflow import ResourceCleanupError, ResourceNotFoundError, ResourceRegistry
+from kailash_nb.workflow import (
+    AsyncLocalRuntime,
+    AsyncWorkflowBuilder,
+    ResourceCleanupError,
+    ResourceNotFoundError,
+    ResourceRegistry,
+)
 
 
 def make(cls_method):
@@ -98,3 +104,46 @@ def test_names_must_be_unique_and_factories_callable():
     with pytest.raises(TypeError, match="resource 'y': factory must be callable"):
         registry.register_factory("y", 42)  # type: ignore[arg-type]
     assert registry.names == ("x",) and "x" in registry
+
+
+def test_an_unknown_resource_says_how_to_register_it_in_engine_terms():
+    async def main():
+        await ResourceRegistry().get("db")
+
+    with pytest.raises(ResourceNotFoundError) as info:
+        asyncio.run(main())
+    assert str(info.value) == (
+        "asked for resource 'db', but no resource has that name; registered: none. Register it before the run: "
+        "resources={'db': ...}, or a ResourceRegistry with register_instance('db', ...) or "
+        "register_factory('db', ...)")
+
+
+class RegistryLike:
+    """Has ``get`` and ``names`` like a registry, but is neither a ResourceRegistry nor a mapping."""
+
+    names = ("db",)
+
+    async def get(self, name):
+        return name
+
+
+@pytest.mark.parametrize("resources", [RegistryLike(), ["db"], "db"], ids=["registry-like", "list", "str"])
+def test_resources_must_be_a_registry_or_a_mapping(resources):
+    wf = AsyncWorkflowBuilder("wf").add_async_code("n", "result = {}").build()
+    with pytest.raises(TypeError) as info:
+        asyncio.run(AsyncLocalRuntime().execute_workflow_async(wf, resources=resources))
+    assert str(info.value) == (f"resources must be a ResourceRegistry or a mapping of names to objects, "
+                               f"got {type(resources).__name__}")
+
+
+def test_a_mapping_of_resources_is_copied_when_the_run_starts():
+    wf = AsyncWorkflowBuilder("wf").add_async_code("n", "await asyncio.sleep(0)\nresult = {'db': await get_resource('db')}").build()
+    resources = {"db": "first"}
+
+    async def main():
+        running = asyncio.create_task(AsyncLocalRuntime().execute_workflow_async(wf, resources=resources))
+        await asyncio.sleep(0)
+        resources["db"] = "second"
+        return await running
+
+    assert asyncio.run(main()).get_output("n", "db") == "first"
