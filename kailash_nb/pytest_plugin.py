@@ -9,6 +9,8 @@
   inside the case (as ``async with case: await test(...)``), so setUp, the test, tearDown and resource
   cleanup share the test's loop: that of the async plugin that claims the test (``@pytest.mark.asyncio``,
   pytest-asyncio's auto mode, anyio), or else a fresh loop here, so it needs nothing but kailash_nb.
+- Under ``pytest --nbval``: cells named as in ``kailash-nb check``, diffs of the changed text, stable
+  images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 
@@ -32,6 +34,14 @@ if TYPE_CHECKING:
     from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook."""
+    if config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False):
+        from kailash_nb.runner.nbval_hooks import NbvalHooks
+
+        config.pluginmanager.register(NbvalHooks(config), "kailash-nb-nbval")
 
 
 @pytest.fixture
