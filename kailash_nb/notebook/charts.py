@@ -1,7 +1,11 @@
 """Charts as matplotlib figures built with the object API (no pyplot global state), shown once as PNG.
 
-A ``Chart`` wraps a ``Figure``; IPython shows it through ``_repr_png_`` and its ``text/plain`` is a
-stable title, so nbval (which skips images) compares only that.
+A ``Chart`` wraps a ``Figure``; IPython shows it as a PNG with a stable ``text/plain`` title. Its display
+metadata says whether the picture is meant to be the same on every run: the workflow graph is
+(``kailash-nb check`` and ``pytest --nbval`` compare it with a tolerance), charts of durations (a run's
+timeline, a bench, latencies) are not and are never compared::
+
+    {"kailash_nb": {"chart": "graph", "stable": true}}
 """
 
 from __future__ import annotations
@@ -15,23 +19,37 @@ if TYPE_CHECKING:
 
     from kailash_nb.workflow import Workflow, WorkflowResult
 
+METADATA_KEY = "kailash_nb"
 _STATUS_COLORS = {"success": "#4c9a2a", "failed": "#c0392b", "skipped": "#95a5a6", "cancelled": "#e67e22"}
 
 
 class Chart:
-    """A figure with a title; ``figure`` is there to customise before it is shown."""
+    """A figure with a title; ``figure`` is there to customise before it is shown.
 
-    def __init__(self, figure: Figure, title: str) -> None:
+    ``kind`` names the chart (``graph``, ``timeline``, ``latency``, ``series``); ``stable`` says whether the
+    same inputs always draw the same picture, so that regression checks compare it (``None``: not said).
+    """
+
+    def __init__(self, figure: Figure, title: str, *, kind: str = "chart", stable: bool | None = None,
+                 varies: str | None = None) -> None:
         self.figure = figure
         self.title = title
+        self.kind = kind
+        self.stable = stable
+        self.varies = varies
 
     def png(self) -> bytes:
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
         return buffer.getvalue()
 
-    def _repr_png_(self) -> bytes:
-        return self.png()
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        meta: dict[str, Any] = {"chart": self.kind}
+        if self.stable is not None:
+            meta["stable"] = self.stable
+        if self.varies:
+            meta["varies"] = self.varies
+        return {"image/png": self.png(), "text/plain": repr(self)}, {METADATA_KEY: meta}
 
     def __repr__(self) -> str:
         return f"<Chart: {self.title}>"
@@ -54,22 +72,39 @@ def workflow_graph(wf: Workflow) -> Chart:
     position = {n: (level, -row) for level, ids in columns.items() for row, n in enumerate(ids)}
     fig = _figure(max(4.0, 2.6 * len(columns)), max(2.5, 1.2 * max(len(c) for c in columns.values())))
     ax = fig.add_subplot()
+    # One arrow per pair of nodes, with the labels of all its connections stacked: two connections
+    # between the same nodes must not draw their labels on top of each other.
+    labels: dict[tuple[str, str], list[str]] = {}
     for conn in wf.connections:
-        (x0, y0), (x1, y1) = position[conn.source], position[conn.target]
-        ax.annotate("", xy=(x1 - 0.28, y1), xytext=(x0 + 0.28, y0),
-                    arrowprops={"arrowstyle": "->", "color": "#555555"})
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.08, f"{conn.source_output} → {conn.target_input}",
-                ha="center", fontsize=8, color="#555555")
+        labels.setdefault((conn.source, conn.target), []).append(f"{conn.source_output} → {conn.target_input}")
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
+    top = max(y for _, y in position.values()) + 0.6
+    for (source, target), texts in labels.items():
+        (x0, y0), (x1, y1) = position[source], position[target]
+        start, end = (x0 + 0.28, y0), (x1 - 0.28, y1)
+        # An edge that skips a column would cross the nodes in between: it arcs over them instead.
+        lift = 0.9 if depth[target] - depth[source] > 1 else 0.0
+        control = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + lift)
+        curve = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
+        ax.add_patch(FancyArrowPatch(path=curve, arrowstyle="->", mutation_scale=10, color="#555555"))
+        # Labels sit just above the curve's middle (a quadratic curve's middle is halfway to its control).
+        middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + lift / 2)
+        ax.text(middle[0], middle[1] + 0.06, "\n".join(texts), ha="center", va="bottom", fontsize=8,
+                color="#555555", linespacing=1.3)
+        top = max(top, middle[1] + 0.3 + 0.15 * len(texts))
     for node_id, (x, y) in position.items():
         ax.text(x, y, node_id, ha="center", va="center", fontsize=10,
                 bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dfe9f5", "edgecolor": "#3b6ea5"})
     xs = [x for x, _ in position.values()]
     ys = [y for _, y in position.values()]
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_ylim(min(ys) - 0.6, top)
     ax.set_axis_off()
     ax.set_title(f"workflow {wf.name!r}")
-    return Chart(fig, f"workflow {wf.name!r}: {len(wf.nodes)} node(s), {len(wf.connections)} connection(s)")
+    return Chart(fig, f"workflow {wf.name!r}: {len(wf.nodes)} node(s), {len(wf.connections)} connection(s)",
+                 kind="graph", stable=True)
 
 
 def timeline(result: WorkflowResult) -> Chart:
@@ -87,7 +122,8 @@ def timeline(result: WorkflowResult) -> Chart:
     ax.invert_yaxis()
     ax.set_xlabel("ms from the start of the run")
     ax.set_title(f"run of {result.workflow.name!r}: {result.status}")
-    return Chart(fig, f"timeline of workflow {result.workflow.name!r}")
+    return Chart(fig, f"timeline of workflow {result.workflow.name!r}", kind="timeline", stable=False,
+                 varies="durations")
 
 
 def latency_chart(latencies: Sequence[float], title: str, summary: str = "") -> Chart:
@@ -105,7 +141,7 @@ def latency_chart(latencies: Sequence[float], title: str, summary: str = "") -> 
     if summary:
         distribution.text(0.98, 0.95, summary, transform=distribution.transAxes, ha="right", va="top", fontsize=8,
                           bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#cccccc"})
-    return Chart(fig, title)
+    return Chart(fig, title, kind="latency", stable=False, varies="durations")
 
 
 def series_chart(values: Sequence[float], title: str, ylabel: str = "value") -> Chart:
@@ -116,7 +152,7 @@ def series_chart(values: Sequence[float], title: str, ylabel: str = "value") -> 
     ax.set_xlabel("sample")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    return Chart(fig, title)
+    return Chart(fig, title, kind="series", stable=False, varies="samples")
 
 
 def chart_for(obj: Any) -> Chart:
