@@ -3,23 +3,38 @@
 A mock resource is an ordinary object (a bare ``AsyncMock``, a mock HTTP client, a test cache, your own
 fake) seen through a :class:`TrackedResource` proxy. The proxy forwards every attribute to that object and
 records each method call as a :class:`CallRecord` in a :class:`CallTracker`: which resource and method,
-the arguments, the result or exception, when it started, how long it took and which workflow node made it.
-Configuration (``proxy.fetch.return_value = ...``) goes straight to the mock underneath.
+the arguments, the result or exception, when it started, how long it took, which workflow node made it
+and whether its awaitable result was awaited at all. Configuration (``proxy.fetch.return_value = ...``)
+goes straight to the mock underneath.
+
+What a tracked call returns:
+
+- an async method's coroutine comes back as a coroutine (``await``, ``asyncio.gather``, ``wait_for`` and
+  ``create_task`` all work); the call is recorded when it completes. Dropped without being awaited, it is
+  recorded with ``awaited=False`` and Python's "never awaited" warning names the resource and method;
+- another awaitable (a mock HTTP request) is recorded when awaited or entered with ``async with``, and
+  as not awaited (with a ``RuntimeWarning``) when dropped unused;
+- a plain value of a *mock* (a ``Mock()`` mixed up with an ``AsyncMock``, a common slip) comes back as a
+  transparent proxy of that value which is also awaitable: ``await mock.get()`` gives the value, and
+  without ``await`` the proxy behaves as the value does (attributes, ``==``, ``isinstance``, ``len``,
+  iteration, calls, ``copy``). Identity and exact-type checks see the proxy: compare ``await``-ed values,
+  or unwrap with ``.__wrapped__``. A fake's (non-mock) plain value comes back as it is.
 """
 
 from __future__ import annotations
 
-import dis
-import itertools
+import copy
 import operator
-import sys
 import time
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import CodeType, CoroutineType
+from types import CoroutineType
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, NonCallableMock
+
+import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow.context import current_node_id
@@ -45,6 +60,8 @@ class CallRecord:
     ``start`` is a ``time.perf_counter()`` reading taken when the call was made; ``duration`` runs until
     the call returned or, for an awaitable result, until it was awaited to completion. ``node`` is the
     workflow node whose code made the call, or ``None`` for a call made by the test itself.
+    ``awaited`` is False when the call returned a coroutine or other awaitable that was dropped without
+    being awaited (a missing ``await``): the call was made, but its work never ran (``result`` is None).
     """
 
     resource: str
@@ -56,6 +73,7 @@ class CallRecord:
     start: float = 0.0
     duration: float = 0.0
     node: str | None = None
+    awaited: bool = True
 
     @property
     def failed(self) -> bool:
@@ -64,7 +82,12 @@ class CallRecord:
     def describe(self) -> str:
         """``fetch('SELECT 1', timeout=2) -> [1] [node 'extract']``: a line for failure messages."""
         params = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        outcome = f"raised {self.exception!r}" if self.exception is not None else f"-> {_short(self.result)}"
+        if not self.awaited:
+            outcome = "never awaited: add await"
+        elif self.exception is not None:
+            outcome = f"raised {self.exception!r}"
+        else:
+            outcome = f"-> {_short(self.result)}"
         where = f" [node {self.node!r}]" if self.node else " [test]"
         return f"{self.method}({', '.join(params)}) {outcome}{where}"
 
@@ -88,6 +111,7 @@ class CallTracker:
     _calls: list[CallRecord] = field(default_factory=list)
 
     def record(self, call: CallRecord) -> None:
+        """Add a completed (or never awaited) call."""
         self._calls.append(call)
 
     def get_calls(
@@ -134,8 +158,8 @@ def create_mock(name: str) -> AsyncMock:
     return AsyncMock(name=name)
 
 
-class TrackedResource:
-    """A transparent proxy that records every method call made through it.
+class TrackedResource(wrapt.ObjectProxy[Any]):
+    """A transparent proxy (``wrapt.ObjectProxy``) that records every method call made through it.
 
     Attributes are read from and written to the wrapped object, so ``proxy.fetch.return_value = rows``
     configures the mock underneath and ``isinstance(proxy, type(obj))`` holds. Calls are recorded when
@@ -143,87 +167,73 @@ class TrackedResource:
     ``side_effect`` list has run out raises :class:`MockExhaustedError` naming the resource and method.
     """
 
-    __slots__ = ("__weakref__", "_kn_name", "_kn_sync_mock", "_kn_target", "_kn_tracker", "_kn_untracked")
-
     def __init__(self, name: str, target: Any, tracker: CallTracker) -> None:
-        object.__setattr__(self, "_kn_name", name)
-        object.__setattr__(self, "_kn_target", target)
-        object.__setattr__(self, "_kn_tracker", tracker)
+        super().__init__(target)
         is_mock = isinstance(target, NonCallableMock)
-        untracked = _MOCK_API if is_mock else frozenset(getattr(type(target), UNTRACKED_ATTRIBUTE, ()))
-        object.__setattr__(self, "_kn_untracked", untracked)
-        object.__setattr__(self, "_kn_sync_mock", is_mock)
+        self._self_name = name
+        self._self_tracker = tracker
+        self._self_untracked = _MOCK_API if is_mock else frozenset(getattr(type(target), UNTRACKED_ATTRIBUTE, ()))
+        self._self_mock = is_mock
 
     # -- the proxy's own API -------------------------------------------------------------------------
+    @property
+    def resource_name(self) -> str:
+        """The name the resource was registered under."""
+        name: str = self._self_name
+        return name
+
+    @property
+    def wrapped(self) -> Any:
+        """The object behind the proxy (also ``__wrapped__``)."""
+        return self.__wrapped__
+
     def get_calls(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped object's own ``get_calls`` if it has one (a mock HTTP client), else this
         resource's :class:`CallRecord` list, optionally only those of ``method``."""
-        own = _own_attribute(self._kn_target, "get_calls")
+        own = _own_attribute(self.__wrapped__, "get_calls")
         if own is not None:
             return own(*args, **kwargs)
         return self.tracked_calls(*args, **kwargs)
 
     def tracked_calls(self, method: str | None = None) -> tuple[CallRecord, ...]:
         """The calls made through this proxy (and any proxy of the same resource), oldest first."""
-        return self._kn_tracker.get_calls(self._kn_name, method)
+        tracker: CallTracker = self._self_tracker
+        return tracker.get_calls(self._self_name, method)
 
     def reset_calls(self) -> None:
         """Forget this resource's recorded calls (the mock's own ``call_count`` etc. are kept)."""
-        self._kn_tracker.reset(self._kn_name)
-
-    @property
-    def wrapped(self) -> Any:
-        """The object behind the proxy."""
-        return self._kn_target
+        self._self_tracker.reset(self._self_name)
 
     # -- forwarding ------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        target = self._kn_target
-        value = getattr(target, name)
-        if name.startswith("_") or name in self._kn_untracked or not callable(value):
+        value = getattr(self.__wrapped__, name)
+        if name.startswith("_") or name in self._self_untracked or not callable(value):
             return value
         return TrackedMethod(self, name, value)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._kn_target, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        delattr(self._kn_target, name)
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # isinstance(proxy, MockHttpClient) holds, as with Mock(spec=...)
-        return type(self._kn_target)
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return TrackedMethod(self, "__call__", self._kn_target)(*args, **kwargs)
+        return TrackedMethod(self, "__call__", self.__wrapped__)(*args, **kwargs)
 
-    async def __aenter__(self) -> Any:
-        await self._kn_target.__aenter__()
+    async def __aenter__(self) -> TrackedResource:
+        await self.__wrapped__.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._kn_target.__aexit__(*exc_info)
+        return await self.__wrapped__.__aexit__(*exc_info)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(dir(self._kn_target)) | {"get_calls", "tracked_calls", "reset_calls", "wrapped"})
+        return sorted(set(dir(self.__wrapped__)) | {"get_calls", "tracked_calls", "reset_calls", "wrapped",
+                                                     "resource_name"})
 
     def __repr__(self) -> str:
-        return f"<tracked resource {self._kn_name!r}: {type(self._kn_target).__name__}>"
+        return f"<tracked resource {self._self_name!r}: {type(self.__wrapped__).__name__}>"
 
-    def _record(
-        self,
-        method: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        result: Any,
-        exception: BaseException | None,
-        start: float,
-        node: str | None,
-    ) -> None:
-        self._kn_tracker._calls.append(
-            CallRecord(self._kn_name, method, args, kwargs, result, exception, start,
-                       time.perf_counter() - start, node)
-        )
+    def _self_record(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any,
+                     exception: BaseException | None, start: float, node: str | None, awaited: bool = True
+                     ) -> None:
+        duration = time.perf_counter() - start if awaited else 0.0
+        self._self_tracker.record(CallRecord(self._self_name, method, args, kwargs, result, exception, start,
+                                             duration, node, awaited))
 
 
 def _own_attribute(target: Any, name: str) -> Any:
@@ -250,29 +260,30 @@ class TrackedMethod:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         owner = self._kn_owner
         method = self._kn_method
+        target = self._kn_target
         node = current_node_id()
         start = time.perf_counter()
         try:
-            value = self._kn_target(*args, **kwargs)
+            value = target(*args, **kwargs)
         except BaseException as exc:
-            exhausted = _exhausted(owner, method, self._kn_target, exc)
-            owner._record(method, args, kwargs, None, exhausted or exc, start, node)
+            exhausted = _exhausted(owner, method, target, exc)
+            owner._self_record(method, args, kwargs, None, exhausted or exc, start, node)
             if exhausted is not None:
                 raise exhausted from None
             raise
         if type(value) is CoroutineType:
-            return _complete(owner, method, args, kwargs, value, start, node, self._kn_target)
+            return _PendingCall(owner, method, args, kwargs, start, node, target, value).coroutine()
         if hasattr(type(value), "__await__"):
-            return _TrackedAwaitable(owner, method, args, kwargs, value, start, node)
-        owner._record(method, args, kwargs, value, None, start, node)
-        if owner._kn_sync_mock and _is_awaited_by_caller(sys._getframe(1)):
-            return _Ready(value)
+            return _TrackedAwaitable(_PendingCall(owner, method, args, kwargs, start, node, target, value))
+        owner._self_record(method, args, kwargs, value, None, start, node)
+        if owner._self_mock:
+            return _awaitable_value(value)
         return value
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._kn_target, name)
         owner = self._kn_owner
-        if name.startswith("_") or name in owner._kn_untracked or not callable(value):
+        if name.startswith("_") or name in owner._self_untracked or not callable(value):
             return value
         return TrackedMethod(owner, f"{self._kn_method}.{name}", value)
 
@@ -283,29 +294,55 @@ class TrackedMethod:
         delattr(self._kn_target, name)
 
     def __repr__(self) -> str:
-        return f"<tracked method {self._kn_owner._kn_name}.{self._kn_method}: {self._kn_target!r}>"
+        return f"<tracked method {self._kn_owner._self_name}.{self._kn_method}: {self._kn_target!r}>"
 
 
-async def _complete(
-    owner: TrackedResource,
-    method: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    awaitable: Any,
-    start: float,
-    node: str | None,
-    target: Any = None,
-) -> Any:
-    try:
-        result = await awaitable
-    except BaseException as exc:
-        exhausted = _exhausted(owner, method, target, exc)
-        owner._record(method, args, kwargs, None, exhausted or exc, start, node)
-        if exhausted is not None:
-            raise exhausted from None
-        raise
-    owner._record(method, args, kwargs, result, None, start, node)
-    return result
+class _PendingCall:
+    """A call whose result is awaitable: recorded when awaited to the end, or as never awaited."""
+
+    __slots__ = ("args", "inner", "kwargs", "method", "node", "owner", "start", "target", "watch")
+
+    def __init__(self, owner: TrackedResource, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                 start: float, node: str | None, target: Any, inner: Any) -> None:
+        self.owner, self.method, self.args, self.kwargs = owner, method, args, kwargs
+        self.start, self.node, self.target, self.inner = start, node, target, inner
+        self.watch: weakref.ref[Any] | None = None
+
+    def coroutine(self) -> CoroutineType[Any, Any, Any]:
+        """The coroutine handed to the caller, named after the call so that Python's "coroutine ... was
+        never awaited" warning names the resource and method; dropping it unstarted is recorded."""
+        coroutine = self.run(self.inner)
+        coroutine.__qualname__ = f"{self.owner._self_name}.{self.method}"
+        # a cycle (self -> watch -> callback -> self) that run() or the callback always breaks
+        self.watch = weakref.ref(coroutine, self._dropped)
+        return coroutine
+
+    async def run(self, awaitable: Any) -> Any:
+        self.watch = None  # started: it is being awaited
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            exhausted = _exhausted(self.owner, self.method, self.target, exc)
+            self.owner._self_record(self.method, self.args, self.kwargs, None, exhausted or exc, self.start,
+                                    self.node)
+            if exhausted is not None:
+                raise exhausted from None
+            raise
+        self.owner._self_record(self.method, self.args, self.kwargs, result, None, self.start, self.node)
+        return result
+
+    def _dropped(self, _: weakref.ref[Any]) -> None:
+        if self.watch is not None:
+            self.watch = None
+            self.never_awaited()
+
+    def never_awaited(self) -> None:
+        """Record the call as not awaited; close the coroutine underneath, which will never run (so that
+        only one "never awaited" warning is given, the one naming the tracked call)."""
+        if type(self.inner) is CoroutineType:
+            self.inner.close()
+        self.owner._self_record(self.method, self.args, self.kwargs, None, None, self.start, self.node,
+                                awaited=False)
 
 
 def _exhausted(owner: TrackedResource, method: str, target: Any, error: BaseException) -> MockExhaustedError | None:
@@ -326,76 +363,105 @@ def _exhausted(owner: TrackedResource, method: str, target: Any, error: BaseExce
             or operator.length_hint(effect, 0) != 0):
         return None
     return MockExhaustedError(
-        f"mock {owner._kn_name!r}.{method}() was called {count} times but its side_effect list has "
+        f"mock {owner._self_name!r}.{method}() was called {count} times but its side_effect list has "
         f"{count - 1} value(s); add more values or use return_value")
 
 
 class _TrackedAwaitable:
     """Wraps an awaitable that is not a coroutine (an HTTP request context, a future), recording the
-    call when it is awaited or entered with ``async with``; other attributes reach the object itself."""
+    call when it is awaited or entered with ``async with``, or as never awaited when dropped unused;
+    other attributes reach the object itself."""
 
-    __slots__ = ("_args", "_inner", "_kwargs", "_method", "_node", "_owner", "_start")
+    __slots__ = ("_call", "_used")
 
-    def __init__(self, owner: TrackedResource, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                 inner: Any, start: float, node: str | None) -> None:
-        self._owner, self._method, self._args, self._kwargs = owner, method, args, kwargs
-        self._inner, self._start, self._node = inner, start, node
+    def __init__(self, call: _PendingCall) -> None:
+        self._call = call
+        self._used = False
 
     def __await__(self) -> Any:
-        return _complete(self._owner, self._method, self._args, self._kwargs, self._inner, self._start,
-                         self._node).__await__()
+        self._used = True
+        return self._call.run(self._call.inner).__await__()
 
     async def __aenter__(self) -> Any:
-        enter = getattr(self._inner, "__aenter__", None)
+        self._used = True
+        call = self._call
+        enter = getattr(call.inner, "__aenter__", None)
         if enter is None:
-            raise TypeError(f"{self._method}() returned {type(self._inner).__name__}, which is awaitable "
+            raise TypeError(f"{call.method}() returned {type(call.inner).__name__}, which is awaitable "
                             "but not an async context manager: use `await`, not `async with`")
-        return await _complete(self._owner, self._method, self._args, self._kwargs, enter(), self._start,
-                               self._node)
+        return await call.run(enter())
 
     async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._inner.__aexit__(*exc_info)
+        return await self._call.inner.__aexit__(*exc_info)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return getattr(self._call.inner, name)
+
+    def __del__(self) -> None:
+        if not self._used:
+            call = self._call
+            call.never_awaited()
+            warnings.warn(f"'{call.owner._self_name}.{call.method}' was never awaited: the call is recorded as "
+                          "not awaited and did not run; add await (or async with)", RuntimeWarning,
+                          stacklevel=2)
 
 
-class _Ready:
-    """An awaitable that gives ``value`` at once: what ``await sync_mock.method()`` receives."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+class _AwaitableValue(wrapt.ObjectProxy[Any]):
+    """A sync mock's result: the value itself in every use, and awaitable, giving the value."""
 
     def __await__(self) -> Any:
-        return self.value
-        yield  # pragma: no cover - makes this a generator function
+        return self.__wrapped__
+        yield  # a generator: awaiting finishes at once with the value
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __hash__(self) -> int:
+        try:
+            return hash(self.__wrapped__)
+        except TypeError:  # asyncio.gather() hashes what it is given: a dict's proxy must be hashable too
+            return object.__hash__(self)
+
+    def __copy__(self) -> Any:
+        return copy.copy(self.__wrapped__)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return copy.deepcopy(self.__wrapped__, memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__wrapped__.__reduce_ex__(protocol)
 
 
-# A sync Mock's result must be awaitable where node code writes ``await mock.method()`` (a common mix-up
-# of Mock and AsyncMock), yet stay the very value everywhere else. The call site tells: CPython compiles
-# ``await f()`` to the call followed by GET_AWAITABLE. Unknown bytecode falls back to the plain value.
-_AWAITED_SITES: weakref.WeakKeyDictionary[CodeType, frozenset[int]] = weakref.WeakKeyDictionary()
+def _forward_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    return self.__wrapped__(*args, **kwargs)
 
 
-def _is_awaited_by_caller(frame: Any) -> bool:
-    code = frame.f_code
-    sites = _AWAITED_SITES.get(code)
-    if sites is None:
-        sites = _awaited_call_offsets(code)
-        _AWAITED_SITES[code] = sites
-    return frame.f_lasti in sites
+def _forward_next(self: Any) -> Any:
+    return next(self.__wrapped__)
 
 
-def _awaited_call_offsets(code: CodeType) -> frozenset[int]:
-    """Byte offsets (including inline caches) of the call instructions whose result is awaited next."""
-    offsets: set[int] = set()
-    try:
-        instructions = list(dis.get_instructions(code))
-    except Exception:  # unknown bytecode: never claim a call is awaited
-        return frozenset()
-    for this, following in itertools.pairwise(instructions):
-        if following.opname == "GET_AWAITABLE":
-            offsets.update(range(this.offset, following.offset, 2))
-    return frozenset(offsets)
+def _forward_aiter(self: Any) -> Any:
+    return self.__wrapped__.__aiter__()
+
+
+def _forward_anext(self: Any) -> Any:
+    return self.__wrapped__.__anext__()
+
+
+# Special methods are looked up on the type, so a value that has them needs a proxy class that has them
+# too (and one that lacks them must not claim them: callable(), async for...). One class per value type.
+_OPTIONAL_METHODS = {"__call__": _forward_call, "__next__": _forward_next, "__aiter__": _forward_aiter,
+                     "__anext__": _forward_anext}
+_PROXY_TYPES: weakref.WeakKeyDictionary[type, type[_AwaitableValue]] = weakref.WeakKeyDictionary()
+
+
+def _awaitable_value(value: Any) -> _AwaitableValue:
+    kind = type(value)
+    proxy_type = _PROXY_TYPES.get(kind)
+    if proxy_type is None:
+        defined = {name for klass in kind.__mro__ for name in vars(klass)}  # not the metaclass's __call__
+        extra = {name: method for name, method in _OPTIONAL_METHODS.items() if name in defined}
+        proxy_type = type("_AwaitableValue", (_AwaitableValue,), extra) if extra else _AwaitableValue
+        _PROXY_TYPES[kind] = proxy_type
+    return proxy_type(value)
+
