@@ -11,15 +11,17 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
 
 from .mocks import CallRecord
-from .utils import AsyncTestUtils, Deadline, _resolve
+from .utils import AsyncTestUtils, Deadline, maybe_await
 
 if TYPE_CHECKING:
     from kailash_nb.workflow import WorkflowResult
+
+T = TypeVar("T")
 
 __all__ = [
     "AsyncAssertions",
@@ -100,15 +102,32 @@ def _calls_made(resource: str, calls: Iterable[CallRecord]) -> str:
     return f"calls to {resource!r}:\n" + "\n".join(made) if made else f"no calls were made to {resource!r}"
 
 
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def _how_often(awaited: int, never_awaited: int) -> str:
+    """``it was called 2 time(s)``, adding the calls whose awaitable was dropped without ``await``."""
+    if not never_awaited:
+        return f"it was called {awaited} time(s)"
+    if not awaited:
+        return f"it was called {_times(never_awaited)} but never awaited: add await"
+    return f"it was called {awaited} time(s), and {_times(never_awaited)} more but never awaited: add await"
+
+
 def assert_calls(resource: str, method: str, calls: Sequence[CallRecord], times: int | None = None,
                  with_args: Sequence[Any] | None = None, with_kwargs: Mapping[str, Any] | None = None) -> None:
     """Check ``calls`` (all calls to ``resource``) for calls of ``method``.
 
     Only calls whose positional args equal ``with_args`` and whose kwargs include ``with_kwargs`` count;
-    ``times`` is the exact count expected, or at least one call when omitted.
+    ``times`` is the exact count expected, or at least one call when omitted. A matching call whose
+    awaitable result was never awaited (a missing ``await``: its work never ran) is not counted, and fails
+    the check whatever ``times`` says, with a message that says so.
     """
     matching = [c for c in calls if c.method == method and _matches(c, with_args, with_kwargs)]
-    if (times is None and matching) or (times is not None and len(matching) == times):
+    awaited = sum(1 for c in matching if c.awaited)
+    never_awaited = len(matching) - awaited
+    if not never_awaited and (awaited == times if times is not None else awaited > 0):
         return
     wanted = "at least once" if times is None else f"{times} time(s)"
     filters = []
@@ -119,17 +138,19 @@ def assert_calls(resource: str, method: str, calls: Sequence[CallRecord], times:
     with_text = f" with {' and '.join(filters)}" if filters else ""
     raise WorkflowAssertionError(
         f"expected {resource}.{method}() to be called {wanted}{with_text}, "
-        f"it was called {len(matching)} time(s); {_calls_made(resource, calls)}"
+        f"{_how_often(awaited, never_awaited)}; {_calls_made(resource, calls)}"
     )
 
 
 def assert_no_calls(resource: str, calls: Sequence[CallRecord], method: str | None = None) -> None:
-    """Fail if ``calls`` holds a call (of ``method``, when given); the message lists them."""
+    """Fail if ``calls`` holds a call (of ``method``, when given), awaited or not; the message lists them."""
     offending = [c for c in calls if method is None or c.method == method]
     if offending:
+        awaited = sum(1 for c in offending if c.awaited)
         what = f"{resource}.{method}()" if method else f"resource {resource!r}"
-        raise WorkflowAssertionError(f"expected {what} not to be called, it was called {len(offending)} time(s); "
-                             f"{_calls_made(resource, calls)}")
+        raise WorkflowAssertionError(f"expected {what} not to be called, "
+                                     f"{_how_often(awaited, len(offending) - awaited)}; "
+                                     f"{_calls_made(resource, calls)}")
 
 
 # -- time ----------------------------------------------------------------------------------------------
@@ -151,7 +172,7 @@ def time_limit(seconds: float) -> Deadline:
 
 @dataclass(slots=True, frozen=True)
 class PerformanceResult:
-    """What ``assert_performance`` measured: total ``time`` (s), ``throughput`` (operations/s) and one
+    """What ``measure_performance`` measured: total ``time`` (s), ``throughput`` (operations/s) and one
     duration per timed run in ``samples``.
 
     ``runs`` says how the ``operations`` were timed: ``runs == operations`` when a callable was called
@@ -200,6 +221,39 @@ def _format_series(samples: Sequence[float]) -> str:
     return "[" + ", ".join(f"{s:.6g}" if isinstance(s, float) else repr(s) for s in samples) + "]"
 
 
+async def _measure(work: Awaitable[Any] | Callable[[], Any], max_time: float | None,
+                   min_throughput: float | None, operations: int, caller: str) -> tuple[Any, PerformanceResult]:
+    """Run ``work`` as ``measure_performance`` describes; return its (last) value and the figures, or fail."""
+    if isinstance(operations, bool) or not isinstance(operations, int) or operations < 1:
+        raise ValueError(f"operations must be a positive int, got {operations!r}")
+    samples: list[float] = []
+    started = time.perf_counter()
+    if inspect.isawaitable(work):
+        value = await work
+        samples.append(time.perf_counter() - started)
+    elif callable(work):
+        value = None
+        for _ in range(operations):
+            begun = time.perf_counter()
+            value = await maybe_await(work())
+            samples.append(time.perf_counter() - begun)
+    else:
+        raise TypeError(f"{caller} needs an awaitable or a zero-argument callable, "
+                        f"got {type(work).__name__}")
+    elapsed = time.perf_counter() - started
+    throughput = operations / elapsed if elapsed > 0 else float("inf")
+    result = PerformanceResult(elapsed, throughput, operations, tuple(samples), max_time, min_throughput)
+    problems = []
+    if max_time is not None and elapsed > max_time:
+        problems.append(f"took {elapsed:.4f} s, more than max_time={max_time:g} s")
+    if min_throughput is not None and throughput < min_throughput:
+        problems.append(f"throughput {throughput:.1f} ops/s is below min_throughput={min_throughput:g} "
+                        f"ops/s ({operations} operations in {elapsed:.4f} s)")
+    if problems:
+        raise WorkflowAssertionError("performance: " + "; ".join(problems))
+    return value, result
+
+
 class AsyncAssertions:
     """Assertions about async behaviour over time. All are static coroutines except ``assert_time_limit``."""
 
@@ -207,12 +261,33 @@ class AsyncAssertions:
 
     @staticmethod
     async def assert_performance(
+        awaitable_or_factory: Awaitable[T] | Callable[[], Awaitable[T] | T],
+        max_time: float | None = None,
+        min_throughput: float | None = None,
+        operations: int = 1,
+    ) -> T:
+        """Check how fast work runs and return what it returned: the awaited value, or for a callable
+        run ``operations`` times, the last call's value::
+
+            result = await AsyncAssertions.assert_performance(self.execute_workflow(wf), max_time=1.0)
+            assert result.status == "success"
+
+        Fails with :class:`WorkflowAssertionError` when the total time exceeds ``max_time`` seconds or
+        the throughput falls below ``min_throughput`` operations per second. For the figures (a chart,
+        a report), use :meth:`measure_performance`, which takes the same arguments.
+        """
+        value, _ = await _measure(awaitable_or_factory, max_time, min_throughput, operations, "assert_performance")
+        return value
+
+    @staticmethod
+    async def measure_performance(
         awaitable_or_factory: Awaitable[Any] | Callable[[], Any],
         max_time: float | None = None,
         min_throughput: float | None = None,
         operations: int = 1,
     ) -> PerformanceResult:
-        """Measure and check how fast work runs; return the figures.
+        """Measure how fast work runs and return the figures as a :class:`PerformanceResult`; with
+        ``max_time`` or ``min_throughput`` it checks them too, as :meth:`assert_performance` does.
 
         - A zero-argument callable is called ``operations`` times in turn (each result awaited when
           awaitable): ``runs == operations``, one sample per call, each a latency.
@@ -223,32 +298,8 @@ class AsyncAssertions:
 
         ``min_throughput`` is in operations per second and ``max_time`` bounds the total time, either way.
         """
-        if not isinstance(operations, int) or operations < 1:
-            raise ValueError(f"operations must be a positive int, got {operations!r}")
-        samples: list[float] = []
-        started = time.perf_counter()
-        if inspect.isawaitable(awaitable_or_factory):
-            await awaitable_or_factory
-            samples.append(time.perf_counter() - started)
-        elif callable(awaitable_or_factory):
-            for _ in range(operations):
-                begun = time.perf_counter()
-                await _resolve(awaitable_or_factory())
-                samples.append(time.perf_counter() - begun)
-        else:
-            raise TypeError(f"assert_performance needs an awaitable or a zero-argument callable, "
-                            f"got {type(awaitable_or_factory).__name__}")
-        elapsed = time.perf_counter() - started
-        throughput = operations / elapsed if elapsed > 0 else float("inf")
-        result = PerformanceResult(elapsed, throughput, operations, tuple(samples), max_time, min_throughput)
-        problems = []
-        if max_time is not None and elapsed > max_time:
-            problems.append(f"took {elapsed:.4f} s, more than max_time={max_time:g} s")
-        if min_throughput is not None and throughput < min_throughput:
-            problems.append(f"throughput {throughput:.1f} ops/s is below min_throughput={min_throughput:g} "
-                            f"ops/s ({operations} operations in {elapsed:.4f} s)")
-        if problems:
-            raise WorkflowAssertionError("performance: " + "; ".join(problems))
+        _, result = await _measure(awaitable_or_factory, max_time, min_throughput, operations,
+                                   "measure_performance")
         return result
 
     @staticmethod
@@ -289,7 +340,7 @@ class AsyncAssertions:
 
         async with Deadline(timeout, expired):
             while len(values) < samples:
-                values.append(await _resolve(getter()))
+                values.append(await maybe_await(getter()))
                 times.append(time.perf_counter() - started)
                 if settled():
                     return outcome(True)
@@ -308,7 +359,7 @@ class AsyncAssertions:
 
         async def check() -> Any:
             try:
-                last[0] = await _resolve(condition())
+                last[0] = await maybe_await(condition())
             except AssertionError as error:
                 last[0] = error
                 return False
@@ -334,7 +385,7 @@ class AsyncAssertions:
         if errors:
             listed = "; ".join(f"#{i} {type(e).__name__}: {e}" for i, e in errors)
             raise WorkflowAssertionError(f"{len(errors)} of {concurrency} concurrent calls raised: {listed}")
-        if check is not None and not await _resolve(check(results)):
+        if check is not None and not await maybe_await(check(results)):
             raise WorkflowAssertionError(f"check {getattr(check, '__qualname__', check)!r} failed for the "
                                  f"{concurrency} concurrent results: {results!r:.300}")
         return results

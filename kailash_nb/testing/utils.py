@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from kailash_nb.workflow.errors import add_note
 
-__all__ = ["AsyncTestUtils", "Deadline"]
+__all__ = ["AsyncTestUtils", "Deadline", "maybe_await"]
 
 T = TypeVar("T")
 Condition = Callable[[], Any]
@@ -73,8 +73,9 @@ class Deadline:
         return False
 
 
-async def _resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable: async conditions return coroutines, which are always truthy."""
+async def maybe_await(value: Any) -> Any:
+    """``value``, awaited first if it is awaitable: what a sync-or-async callable's call gives (a condition
+    returning a coroutine must be awaited, since the coroutine itself is always truthy)."""
     if inspect.isawaitable(value):
         return await value
     return value
@@ -87,7 +88,7 @@ def _as_awaitable(item: Any, position: int) -> Awaitable[Any]:
         value = item()
         if inspect.isawaitable(value):
             return value
-        return _resolve(value)
+        return maybe_await(value)
     raise TypeError(f"argument {position} is a {type(item).__name__}, not an awaitable or a callable "
                     "returning one (did you pass the result of an awaited call?)")
 
@@ -170,7 +171,7 @@ class AsyncTestUtils:
         async with Deadline(timeout, expired):
             while True:
                 checks[0] += 1
-                last[0] = await _resolve(condition())
+                last[0] = await maybe_await(condition())
                 if last[0]:
                     return last[0]
                 await asyncio.sleep(interval)
@@ -189,7 +190,7 @@ class AsyncTestUtils:
         errors: list[BaseException] = []
         for attempt in range(attempts):
             try:
-                return await _resolve(operation())
+                return await maybe_await(operation())
             except exceptions as error:
                 errors.append(error)
                 if attempt + 1 < attempts and delay > 0:

@@ -19,10 +19,12 @@ def test_performance_with_a_factory_calls_it_operations_times():
 
     async def op():
         calls.append(1)
+        return len(calls)
 
-    result = run(AsyncAssertions.assert_performance(op, max_time=5, min_throughput=1, operations=4))
+    result = run(AsyncAssertions.measure_performance(op, max_time=5, min_throughput=1, operations=4))
     assert len(calls) == 4 and len(result.samples) == 4 and result.operations == result.runs == 4
     assert result.throughput == pytest.approx(4 / result.time)
+    assert (result.max_time, result.min_throughput) == (5, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.time = 0
 
@@ -31,32 +33,60 @@ def test_performance_with_a_coroutine_awaits_it_once_as_a_batch():
     async def batch():
         await asyncio.sleep(0.02)
 
-    result = run(AsyncAssertions.assert_performance(batch(), operations=50))
+    result = run(AsyncAssertions.measure_performance(batch(), operations=50))
     assert isinstance(result, PerformanceResult) and len(result.samples) == 1 and result.time >= 0.015
     assert result.throughput == pytest.approx(50 / result.time)
     assert (result.runs, result.operations) == (1, 50)  # one timed run of 50 operations, not 50 runs
     assert "runs=1" in repr(result) and dataclasses.asdict(result)["runs"] == 1
 
 
+def test_assert_performance_returns_the_awaited_value():
+    async def work():
+        return {"status": "success"}
+
+    assert run(AsyncAssertions.assert_performance(work(), max_time=5, operations=10)) == {"status": "success"}
+
+
+def test_assert_performance_returns_the_last_value_of_a_callable_run_n_times():
+    count = {"n": 0}
+
+    def sync_op():
+        count["n"] += 1
+        return count["n"]
+
+    async def async_op():
+        return sync_op()
+
+    assert run(AsyncAssertions.assert_performance(sync_op, operations=3)) == 3
+    assert run(AsyncAssertions.assert_performance(async_op, min_throughput=1, operations=2)) == 5
+
+
 def test_performance_docstring_says_what_operations_means_for_each_kind_of_argument():
-    doc = " ".join(AsyncAssertions.assert_performance.__doc__.split())
+    doc = " ".join(AsyncAssertions.measure_performance.__doc__.split())
     assert "is called ``operations`` times" in doc and "``runs == operations``" in doc
     assert "``operations`` says how many operations that one batch performs" in doc and "``runs == 1``" in doc
+    assert ":meth:`measure_performance`" in " ".join(AsyncAssertions.assert_performance.__doc__.split())
 
 
-def test_performance_failure_names_the_measured_and_the_limit():
+@pytest.mark.parametrize("check", [AsyncAssertions.assert_performance, AsyncAssertions.measure_performance])
+def test_performance_failure_names_the_measured_and_the_limit(check):
     async def slow():
         await asyncio.sleep(0.03)
 
     with pytest.raises(AssertionError, match=r"performance: took 0\.0\d+ s, more than max_time=0\.01 s; "
                                              r"throughput \d+\.\d ops/s is below min_throughput=1e\+06 ops/s "
                                              r"\(2 operations in 0\.0\d+ s\)"):
-        run(AsyncAssertions.assert_performance(slow, max_time=0.01, min_throughput=1e6, operations=2))
+        run(check(slow, max_time=0.01, min_throughput=1e6, operations=2))
 
 
 def test_performance_rejects_other_arguments():
-    with pytest.raises(TypeError, match="needs an awaitable or a zero-argument callable, got int"):
+    with pytest.raises(TypeError, match="assert_performance needs an awaitable or a zero-argument callable, got int"):
         run(AsyncAssertions.assert_performance(3))
+    with pytest.raises(TypeError, match="measure_performance needs an awaitable"):
+        run(AsyncAssertions.measure_performance(3))
+    for operations in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=f"operations must be a positive int, got {operations!r}"):
+            run(AsyncAssertions.assert_performance(lambda: None, operations=operations))
 
 
 def test_converges_passes_as_soon_as_the_last_samples_settle():
@@ -65,6 +95,20 @@ def test_converges_passes_as_soon_as_the_last_samples_settle():
     result = run(AsyncAssertions.assert_converges(lambda: next(values), tolerance=0.2, timeout=5, samples=20))
     assert result.converged and result.samples == (10.0, 5.0, 2.0, 1.5, 1.4, 1.45)
     assert result.value == 1.45 and len(result.times) == 6
+
+
+def test_converges_accepts_a_spread_exactly_equal_to_the_tolerance():
+    values = iter([10.0, 0.0, 0.5, 0.25, 99.0])  # the last three spread exactly 0.5 (exact in binary)
+
+    result = run(AsyncAssertions.assert_converges(lambda: next(values), tolerance=0.5, timeout=5, samples=5))
+    assert result.converged and result.samples == (10.0, 0.0, 0.5, 0.25)
+
+
+def test_converges_needs_a_full_window_of_settled_samples():
+    values = iter([1.0, 1.0, 1.0, 1.0])
+
+    result = run(AsyncAssertions.assert_converges(lambda: next(values), tolerance=0.0, window=3, samples=4))
+    assert result.samples == (1.0, 1.0, 1.0) and result.window == 3 and result.tolerance == 0.0
 
 
 def test_converges_accepts_an_async_getter():
