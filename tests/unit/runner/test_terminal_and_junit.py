@@ -1,0 +1,85 @@
+"""What a person reads about a failing cell: in the terminal and in JUnit XML, under the same name."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+from nbformat.v4 import new_output
+
+from kailash_nb.runner.cells import CellId, CellOptions
+from kailash_nb.runner.compare import compare_outputs
+from kailash_nb.runner.junit import junit_xml
+from kailash_nb.runner.results import CellResult, NotebookResult
+from kailash_nb.runner.terminal import Printer, describe_failure
+
+CELL = CellId("notebooks/02.ipynb", 9, "node processor")
+
+
+def changed() -> CellResult:
+    stored = [new_output("execute_result", data={"text/plain": "doubled [2, 4, 6]", "text/html": "<td>2</td>"},
+                         execution_count=3)]
+    new = [new_output("execute_result", data={"text/plain": "doubled [3, 6, 9]", "text/html": "<td>3</td>"},
+                      execution_count=3)]
+    return CellResult(CELL, "changed", "%%kailash processor", CellOptions(), tuple(stored), tuple(new), 3,
+                      differences=tuple(compare_outputs(stored, new)))
+
+
+def raised() -> CellResult:
+    error = new_output("error", ename="KeyError", evalue="'items'",
+                       traceback=["\x1b[0;31mKeyError\x1b[0m", "File <node load>:2", "KeyError: 'items'"])
+    return CellResult(CellId("notebooks/02.ipynb", 4, "node load"), "raised", "%%kailash load", CellOptions(),
+                      (), (error,), 2, compared=False)
+
+
+def test_a_changed_value_is_a_diff_labelled_stored_and_new_and_html_is_only_mentioned() -> None:
+    lines = describe_failure(changed())
+    assert lines[:5] == ["  text/plain changed:", "    --- stored", "    +++ new", "    @@ -1 +1 @@",
+                         "    -doubled [2, 4, 6]"]
+    assert "    +doubled [3, 6, 9]" in lines
+    assert not any("<td>" in line for line in lines)
+    assert "  text/html changed: the report shows both renderings" in lines
+
+
+def test_an_error_shows_its_name_and_traceback_without_colour_codes() -> None:
+    lines = describe_failure(raised())
+    assert lines[0] == "  raised KeyError: 'items'"
+    assert "    File <node load>:2" in lines
+    assert not any("\x1b[" in line for line in lines)
+
+
+def test_no_colour_codes_when_not_writing_to_a_terminal() -> None:
+    out = io.StringIO()
+    printer = Printer(out)
+    printer.failures([NotebookResult("notebooks/02.ipynb", (changed(), raised()))])
+    text = out.getvalue()
+    assert "FAILED notebooks/02.ipynb::cell 9: node processor" in text
+    assert "\x1b[" not in text
+
+
+def test_colour_on_a_terminal() -> None:
+    out = io.StringIO()
+    Printer(out, colour=True).failures([NotebookResult("notebooks/02.ipynb", (changed(),))])
+    assert "\x1b[31m    -doubled [2, 4, 6]" in out.getvalue()
+
+
+def test_junit_names_each_cell_as_the_terminal_does() -> None:
+    passed = CellResult(CellId("notebooks/02.ipynb", 2, "%load_ext kailash_nb"), "passed", "", CellOptions())
+    skipped = CellResult(CellId("notebooks/02.ipynb", 5, "slow()"), "skipped", "", CellOptions(),
+                         reason="NBVAL_SKIP")
+    result = NotebookResult("notebooks/02.ipynb", (passed, raised(), skipped, changed()), 2.5)
+    root = junit_xml([result], 3.0).getroot()
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == "notebooks/02.ipynb"
+    assert {k: root.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert list(cases) == ["cell 2: %load_ext kailash_nb", "cell 4: node load", "cell 5: slow()",
+                           "cell 9: node processor"]
+    assert all(case.get("classname") == "notebooks/02.ipynb" for case in cases.values())
+    failure = cases["cell 9: node processor"].find("failure")
+    assert failure is not None and failure.get("message") == "text/plain changed; text/html changed"
+    assert "-doubled [2, 4, 6]" in (failure.text or "")
+    error = cases["cell 4: node load"].find("error")
+    assert error is not None and error.get("message") == "raised KeyError: 'items'"
+    ET.fromstring(ET.tostring(root))  # well-formed
