@@ -3,6 +3,7 @@
 Measures, on a private embedded server (so a shared one does not distort the figures):
   cold start      starting the embedded server (initdb + postgres) until it accepts connections
   fresh database  create_test_database + cleanup (clone from template + drop), per test
+  login           one asyncpg connection of the guide's user (SCRAM-SHA-256 password check)
   ETL 10k rows    the guide's "10k+ records" pipeline: extract -> transform -> load through a workflow
 and prints a table with the targets of issue 4.
 """
@@ -21,14 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import asyncpg
+
 from kailash_nb.testing.fixtures.postgres import PostgresServer
-from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, default_runtime_dir
-from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, runtime_base
+from kailash_nb.testing.fixtures.postgres.runtime import runtime_dir_in
+from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow
 
 SCHEMA = "create table sales (id int primary key, customer text, amount numeric);"
 
 
-def etl_workflow():
+def etl_workflow() -> Workflow:
     return (
         AsyncWorkflowBuilder("etl")
         .add_async_code("extract", (
@@ -48,9 +52,9 @@ def etl_workflow():
 
 def private_runtime_dir(base: Path | None) -> Path:
     """A fresh runtime directory in ``base``, by default where the shared one would be (/dev/shm if roomy)."""
-    parent = Path(tempfile.mkdtemp(prefix="knbbench-", dir=base or default_runtime_dir().parent))
+    parent = Path(tempfile.mkdtemp(prefix="knbbench-", dir=base or runtime_base()))
     parent.chmod(0o711)  # as root the server runs as an unprivileged user
-    return parent / "rt"
+    return runtime_dir_in(parent)
 
 
 def bench_cold_start(repeat: int, base: Path | None) -> list[float]:
@@ -99,7 +103,13 @@ async def bench_server(server: PostgresServer, repeat: int) -> dict[str, list[fl
             etl_times.append(time.perf_counter() - start)
             assert result.status == "success" and result.get_output("load", "loaded") == 10_000, result.errors
 
-    results = {"plain": await timed(repeat, plain), "guide": await timed(repeat, guide)}
+    async with await server.create_database("login", "test_user", "test_pass") as db:
+        async def login() -> None:
+            conn = await asyncpg.connect(db.connection_string)
+            await conn.close()
+
+        results = {"plain": await timed(repeat, plain), "guide": await timed(repeat, guide),
+                   "login": await timed(repeat, login)}
     await timed(max(3, repeat // 6), etl, warmup=1)
     results["etl"] = etl_times[1:]  # the workflow alone, without the warm-up run
     return results
@@ -127,13 +137,16 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=3, help="cold starts (default 3)")
     parser.add_argument("--base", type=Path, default=None,
                         help="directory for the server files (default: /dev/shm if it has room, else temp dir)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    while argv and not argv[0].startswith("-"):  # benchmark names given to ``python -m benchmarks``
+        argv.pop(0)
+    args = parser.parse_args(argv)
 
     cold = bench_cold_start(args.cold, args.base)
     runtime_dir = private_runtime_dir(args.base)
     manager = EmbeddedServerManager(runtime_dir)
     try:
-        results = asyncio.run(bench_server(PostgresServer("embedded", _manager=manager), args.repeat))
+        results = asyncio.run(bench_server(PostgresServer(manager), args.repeat))
     finally:
         manager.release()
         shutil.rmtree(runtime_dir.parent, ignore_errors=True)
@@ -144,6 +157,7 @@ def main() -> None:
     print(row("cold start of the embedded server", cold, 2.0))
     print(row("fresh database (clone + drop), no schema", results["plain"], 0.1))
     print(row("fresh database, guide args + schema + role", results["guide"], 0.1))
+    print(row("login of the guide's user (SCRAM-SHA-256)", results["login"], 0.1))
     print(row("ETL workflow loading 10k rows", results["etl"], 0.5))
 
 

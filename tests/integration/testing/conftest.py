@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kailash_nb.testing.fixtures.postgres.embedded import default_runtime_dir
+from kailash_nb.testing.fixtures.postgres.embedded import runtime_base
+from kailash_nb.testing.fixtures.postgres.runtime import runtime_dir_in
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -63,8 +64,8 @@ def wait_until_gone(runtime_dir: Path, timeout: float = 20.0) -> None:
 @pytest.fixture
 def runtime_dir() -> Iterator[Path]:
     """A private runtime directory for a server of this test only, where the shared one would be
-    (in memory on /dev/shm when it has room)."""
-    yield from _private_runtime_dir(default_runtime_dir().parent)
+    (in memory on /dev/shm when it has room). Its parent is what KAILASH_NB_POSTGRES_RUNTIME_DIR names."""
+    yield from _private_runtime_dir(runtime_base())
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def disk_runtime_dir() -> Iterator[Path]:
 def _private_runtime_dir(base: Path) -> Iterator[Path]:
     parent = Path(tempfile.mkdtemp(prefix="knbpg-", dir=base))
     parent.chmod(0o711)  # as root, the server runs as an unprivileged user that must traverse it
-    path = parent / "rt"
+    path = runtime_dir_in(parent)
     try:
         yield path
         wait_until_gone(path)
@@ -89,6 +90,6 @@ def _private_runtime_dir(base: Path) -> Iterator[Path]:
 def run_child(code: str, runtime_dir: Path, args: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     """Start a child Python running ``code`` with the repository importable and the server of
     ``runtime_dir``."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), KAILASH_NB_POSTGRES_RUNTIME_DIR=str(runtime_dir))
+    env = dict(os.environ, PYTHONPATH=str(REPO), KAILASH_NB_POSTGRES_RUNTIME_DIR=str(runtime_dir.parent))
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -12,9 +12,9 @@ import pytest
 from kailash_nb.testing.fixtures.postgres import (
     PostgresConfigurationError,
     TemplateBuildError,
+    TestDatabase,
     UnsupportedEngineError,
     create_test_database,
-    get_postgres_server,
 )
 
 SCHEMA = "create table items (id serial primary key, name text not null);"
@@ -25,12 +25,9 @@ async def seed_two_items(conn: asyncpg.Connection) -> None:
 
 
 async def admin_fetchval(query: str, *args: object) -> object:
-    dsn, _ = get_postgres_server()._admin_target()
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
+    """``query`` as the server's admin (a database made without ``user`` connects as the admin)."""
+    async with await create_test_database(database="admin") as admin:
+        return await (await admin.connect()).fetchval(query, *args)
 
 
 def test_unsupported_engine_error_lists_the_supported_ones() -> None:
@@ -169,12 +166,12 @@ def test_role_is_dropped_with_the_last_database_using_it() -> None:
 
 
 def test_pool_is_reused_per_event_loop_and_closed_when_the_loop_shuts_down() -> None:
-    async def scenario() -> tuple[object, asyncpg.Pool]:
+    async def scenario() -> tuple[TestDatabase, asyncpg.Pool]:
         db = await create_test_database()
         pool = await db.pool()
         assert await db.pool() is pool
         return db, pool
 
     db, pool = asyncio.run(scenario())  # asyncio.run's shutdown closes the pool on its own loop
-    assert pool._closed  # type: ignore[attr-defined]
-    db.cleanup_sync()  # type: ignore[attr-defined]
+    assert pool.is_closing()
+    db.cleanup_sync()

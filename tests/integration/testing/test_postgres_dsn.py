@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import asyncpg
 import pytest
@@ -25,7 +24,7 @@ def other_server(runtime_dir: Path) -> Iterator[str]:
     manager = EmbeddedServerManager(runtime_dir)
     info = manager.ensure_running()
     try:
-        yield f"postgresql://postgres@/postgres?{urlencode({'host': info.socket_dir, 'port': info.port}, safe='/')}"
+        yield info.dsn()
     finally:
         manager.release()
 
@@ -56,7 +55,7 @@ def test_dsn_backend_creates_database_and_role_and_removes_them(other_server: st
 
     asyncio.run(scenario())
     server = get_postgres_server(other_server)
-    server._remove_leftovers_at_exit()  # what happens at process exit, done now while the server still runs
+    server.drop_leftovers()  # what happens at process exit, done now while the server still runs
     left = asyncio.run(fetch(other_server, "select datname from pg_database where datname like 'kailash_nb%'"))
     assert left == []
     assert asyncio.run(fetch(other_server, "select rolname from pg_roles where rolname like 'kailash_nb%'")) == []
@@ -68,7 +67,7 @@ def test_databases_left_open_are_dropped_when_the_process_exits(other_server: st
         return db.name
 
     name = asyncio.run(scenario())  # no cleanup, as in a notebook that is simply closed
-    get_postgres_server(other_server)._remove_leftovers_at_exit()
+    get_postgres_server(other_server).drop_leftovers()
     assert name not in asyncio.run(fetch(other_server, "select datname from pg_database"))
     assert "forgetful" not in asyncio.run(fetch(other_server, "select rolname from pg_roles"))
 
@@ -88,11 +87,14 @@ def test_environment_variable_selects_the_existing_server(other_server: str,
 def test_existing_role_of_the_server_is_used_but_never_dropped(other_server: str) -> None:
     async def scenario() -> None:
         conn = await asyncpg.connect(other_server)
-        await conn.execute("create role app_owner login")
+        await conn.execute("create role app_owner login password 'app_pass'")
         await conn.close()
-        async with await create_test_database(dsn=other_server, user="app_owner") as db:
+        verifier = "select rolpassword from pg_authid where rolname = 'app_owner'"
+        before = await fetch(other_server, verifier)
+        async with await create_test_database(dsn=other_server, user="app_owner", password="app_pass") as db:
             assert await (await db.pool()).fetchval("select current_user") == "app_owner"
         assert "app_owner" in await fetch(other_server, "select rolname from pg_roles")
+        assert await fetch(other_server, verifier) == before  # used as it is: its password left alone
 
     asyncio.run(scenario())
 
@@ -100,3 +102,18 @@ def test_existing_role_of_the_server_is_used_but_never_dropped(other_server: str
 def test_non_postgres_url_is_rejected_with_the_expected_form() -> None:
     with pytest.raises(PostgresConfigurationError, match=r"must look like postgresql://user:password@host"):
         asyncio.run(create_test_database(dsn="mysql://root@localhost/db"))
+
+
+def test_no_password_travels_in_sql_text_even_to_a_server_that_logs_every_statement(
+        other_server: str, runtime_dir: Path) -> None:
+    async def scenario() -> None:
+        conn = await asyncpg.connect(other_server)
+        await conn.execute("alter role postgres set log_statement = 'all'")  # as an existing server may do
+        await conn.close()
+        async with await create_test_database(dsn=other_server, user="logged_user", password="never-in-sql") as db:
+            assert await (await db.pool()).fetchval("select current_user") == "logged_user"
+
+    asyncio.run(scenario())
+    log = (runtime_dir / "postgres.log").read_text()
+    assert 'CREATE ROLE "logged_user" LOGIN PASSWORD' in log  # the kit's statements were logged ...
+    assert "never-in-sql" not in log  # ... with no password in them

@@ -53,7 +53,7 @@ def test_four_crashes(postgres_db):
 
 def run_pytest(tmp_path: Path, runtime_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_child_session.py").write_text(TESTS)
-    env_args = {"PYTHONPATH": str(REPO), "KAILASH_NB_POSTGRES_RUNTIME_DIR": str(runtime_dir)}
+    env_args = {"PYTHONPATH": str(REPO), "KAILASH_NB_POSTGRES_RUNTIME_DIR": str(runtime_dir.parent)}
     import os
 
     return subprocess.run(

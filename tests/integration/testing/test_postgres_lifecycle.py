@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import processes_mentioning, run_child, sysv_segment_exists, sysv_shmid, wait_until_gone
 
 from kailash_nb.testing.fixtures.postgres import (
+    PostgresConfigurationError,
     PostgresServer,
     PostgresServerDiedError,
     PostgresStartError,
 )
-from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, default_runtime_dir
+from kailash_nb.testing.fixtures.postgres.host import OS_USER_ENV, RUNTIME_DIR_ENV, postgres_bin_dir
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")
 
 CHILD_USING_A_DATABASE = '''
 import asyncio, sys
@@ -40,6 +48,7 @@ def start_child(runtime_dir: Path, *args: str) -> tuple[subprocess.Popen[str], s
     """A child Python holding a test database of the server in ``runtime_dir``; returns it and the
     server instance it uses, once the database is ready."""
     child = run_child(CHILD_USING_A_DATABASE, runtime_dir, args=args)
+    assert child.stdout is not None and child.stderr is not None
     line = child.stdout.readline().strip()
     assert line, child.stderr.read()
     return child, line
@@ -89,7 +98,7 @@ def test_server_that_cannot_start_reports_the_reason_from_its_log(runtime_dir: P
 
 def test_server_dying_mid_test_fails_that_test_and_is_restarted_for_the_next(runtime_dir: Path) -> None:
     manager = EmbeddedServerManager(runtime_dir)
-    server = PostgresServer("embedded", _manager=manager)
+    server = PostgresServer(manager)
 
     async def scenario() -> None:
         db = await server.create_database("victim", schema="create table t (x int);")
@@ -118,5 +127,73 @@ def test_server_in_the_temp_directory_runs_as_an_unprivileged_user_under_root(di
         manager.ensure_running()
         owner = (disk_runtime_dir / "data").stat().st_uid
         assert owner != 0 if os.geteuid() == 0 else owner == os.geteuid()
+    finally:
+        manager.release()
+
+
+def test_failed_start_keeps_the_files_of_the_directory_it_was_pointed_at(
+        runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = runtime_dir.parent  # a directory of the user's own, named by KAILASH_NB_POSTGRES_RUNTIME_DIR
+    (mine / "data").mkdir()
+    (mine / "data" / "keep.csv").write_text("1,2,3\n")
+    (mine / "postgres.log").write_text("my own log\n")
+    monkeypatch.setenv(RUNTIME_DIR_ENV, str(mine))
+    assert default_runtime_dir() == runtime_dir  # the kit makes a directory of its own in there
+    manager = EmbeddedServerManager(default_runtime_dir(), settings={"shared_buffers": "lots"})
+    with pytest.raises(PostgresStartError, match="could not start"):
+        manager.ensure_running()
+    assert not runtime_dir.exists()  # what the kit made is gone at once ...
+    assert sorted(p.name for p in mine.iterdir()) == ["data", "postgres.log"]  # ... and only that
+    assert (mine / "data" / "keep.csv").read_text() == "1,2,3\n"
+    assert (mine / "postgres.log").read_text() == "my own log\n"
+
+
+def test_missing_runtime_directory_is_named_and_not_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RUNTIME_DIR_ENV, str(tmp_path / "missing"))
+    with pytest.raises(PostgresConfigurationError, match=rf"{tmp_path / 'missing'}.*{RUNTIME_DIR_ENV}"):
+        EmbeddedServerManager(default_runtime_dir()).ensure_running()
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.fixture
+def closed_bin_dir(runtime_dir: Path) -> Iterator[Path]:
+    """The server's binaries seen through a folder only root may enter (as a venv under /root would be)."""
+    closed = Path(tempfile.mkdtemp(prefix="knb-closed-", dir=runtime_dir.parent))
+    closed.chmod(0o700)
+    (closed / "bin").mkdir()
+    for name in ("postgres", "initdb"):
+        (closed / "bin" / name).symlink_to(postgres_bin_dir() / name)
+    try:
+        yield closed / "bin"
+    finally:
+        shutil.rmtree(closed)
+
+
+@root_only
+def test_binaries_the_servers_account_cannot_reach_get_advice_that_helps(
+        runtime_dir: Path, closed_bin_dir: Path) -> None:
+    manager = EmbeddedServerManager(runtime_dir, bin_dir=closed_bin_dir)
+    with pytest.raises(PostgresStartError) as failure:
+        manager.ensure_running()
+    message = str(failure.value)
+    assert f"cannot run its binaries in {closed_bin_dir}" in message
+    assert "Install this Python environment where other users can read it" in message
+    assert OS_USER_ENV in message and "KAILASH_NB_POSTGRES_URL" in message
+    assert RUNTIME_DIR_ENV not in message  # it would not help
+    assert not runtime_dir.exists()
+
+
+@root_only
+def test_an_account_that_can_reach_the_binaries_runs_the_server(
+        runtime_dir: Path, closed_bin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = next((a for a in pwd.getpwall() if 0 < a.pw_uid < 65534 and a.pw_name != "pgserver"), None)
+    if account is None:
+        pytest.skip("no unprivileged account other than nobody on this machine")
+    os.chown(closed_bin_dir.parent, account.pw_uid, account.pw_gid)  # its owner may enter it
+    monkeypatch.setenv(OS_USER_ENV, account.pw_name)  # the advice of the test above
+    manager = EmbeddedServerManager(runtime_dir, bin_dir=closed_bin_dir)
+    try:
+        manager.ensure_running()
+        assert (runtime_dir / "data").stat().st_uid == account.pw_uid
     finally:
         manager.release()

@@ -8,10 +8,10 @@ import asyncpg
 
 from kailash_nb.testing import AsyncWorkflowFixtures, AsyncWorkflowTestCase
 from kailash_nb.testing.fixtures.postgres import TestDatabase, create_test_database
-from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
+from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow
 
 
-def create_table_insert_query_workflow():
+def create_table_insert_query_workflow() -> Workflow:
     return (
         AsyncWorkflowBuilder("orders")
         .add_async_code("create", (
@@ -36,6 +36,7 @@ class GuideDatabaseTestingExample(AsyncWorkflowTestCase):
     """The guide's example, with asyncpg.connect as its create_connection (run by the test below)."""
 
     __test__ = False
+    dropped: TestDatabase | None = None
 
     async def test_database_from_fixtures_feeds_a_workflow(self) -> None:
         db = await AsyncWorkflowFixtures.create_test_database(
@@ -59,14 +60,13 @@ def test_guide_example_drops_its_database_after_the_test() -> None:
     outcome = unittest.TestResult()
     case.run(outcome)
     assert outcome.wasSuccessful(), outcome.errors + outcome.failures
-    db: TestDatabase = GuideDatabaseTestingExample.dropped
+    db = GuideDatabaseTestingExample.dropped
+    assert db is not None
 
     async def exists() -> bool:
-        conn = await asyncpg.connect(db._admin_dsn)
-        try:
+        async with await create_test_database(database="admin") as admin:  # connects as the server's admin
+            conn = await admin.connect()
             return bool(await conn.fetchval("select 1 from pg_database where datname = $1", db.name))
-        finally:
-            await conn.close()
 
     assert not asyncio.run(exists())
 
