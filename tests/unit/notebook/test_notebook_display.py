@@ -106,7 +106,8 @@ def test_charts_render_png_for_results_workflows_benches_and_assertion_results()
                                     window=2, elapsed=2.0)),
     ]
     for chart in charts:
-        assert isinstance(chart, Chart) and chart._repr_png_().startswith(b"\x89PNG")
+        assert isinstance(chart, Chart) and chart.png().startswith(b"\x89PNG")
+        assert chart._repr_mimebundle_()[0]["image/png"].startswith(b"\x89PNG")
     assert repr(charts[1]) == "<Chart: workflow 'demo': 3 node(s), 1 connection(s)>"
     with pytest.raises(TypeError, match="no chart for a int"):
         chart_for(3)
