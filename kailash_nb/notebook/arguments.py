@@ -17,6 +17,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from kailash_nb.workflow import validate_timeout
+
 from .errors import MagicUsageError
 
 DEFAULT_WORKFLOW = "notebook"
@@ -168,9 +170,8 @@ def _parse(func: Any, argstring: str) -> argparse.Namespace:
         value = getattr(args, option, None)
         if value is not None and value < 1:
             raise MagicUsageError(f"%{func.parser.prog}: --{option} must be at least 1, got {value}")
-    timeout = getattr(args, "timeout", None)
-    if timeout is not None and timeout <= 0:
-        raise MagicUsageError(f"%{func.parser.prog}: --timeout must be positive seconds, got {timeout}")
+    if getattr(args, "timeout", None) is not None:
+        args.timeout = validate_timeout(args.timeout, what=f"%%kailash {args.node}: --timeout")
     return args
 
 

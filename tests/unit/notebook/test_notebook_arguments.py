@@ -26,7 +26,6 @@ def test_cell_line_defaults_to_the_notebook_workflow() -> None:
     ("c items", "must be INPUT=SOURCE.PATH"),
     ("c items=producer", "must be INPUT=SOURCE.PATH"),
     ("c 1x=producer.items", "must be a Python variable name"),
-    ("c --timeout 0", "--timeout must be positive"),
     ("c --timeout soon", "invalid float value"),
     ("", "the following arguments are required: node"),
     ("c --bogus", "unrecognized arguments: --bogus"),
@@ -34,6 +33,21 @@ def test_cell_line_defaults_to_the_notebook_workflow() -> None:
 def test_bad_cell_lines_raise_a_usage_error_naming_the_problem(text: str, message: str) -> None:
     with pytest.raises(MagicUsageError, match=message.replace("-", r"\-")):
         parse_cell_line(text)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "--timeout=-inf", "0", "-1", "-0.5"])
+def test_a_timeout_that_is_not_a_positive_finite_number_is_refused_naming_the_option_and_node(value: str) -> None:
+    from kailash_nb.workflow import InvalidTimeoutError
+
+    option = value if value.startswith("--") else f"--timeout {value}"
+    with pytest.raises(InvalidTimeoutError) as raised:
+        parse_cell_line(f"slow {option}")
+    assert str(raised.value).startswith("%%kailash slow: --timeout must be a positive, finite number of seconds")
+    assert isinstance(raised.value, ValueError)
+
+
+def test_a_positive_timeout_is_kept_as_seconds() -> None:
+    assert parse_cell_line("slow --timeout 2")[0].timeout == 2.0
 
 
 def test_inputs_takes_the_rest_of_the_line_verbatim() -> None:
