@@ -51,8 +51,8 @@ def workflow_case() -> Iterator[AsyncWorkflowTestCase]:
 
     case = AsyncWorkflowTestCase()
     yield case
-    if case.resource_names or case._cleanups:  # made outside an async test (a sync test's async fixture)
-        asyncio.run(_release(case))
+    if case.has_pending_cleanup:  # made outside an async test (a sync test's async fixture)
+        asyncio.run(case.release())
 
 
 @pytest.fixture
@@ -121,13 +121,7 @@ def _inside_case(case: AsyncWorkflowTestCase,
                  test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     @functools.wraps(test)
     async def test_inside_case(**kwargs: object) -> None:
-        await case._enter()
-        try:
-            await test(**kwargs)
-        except BaseException as error:
-            await case._exit(error)
-            raise
-        await case._exit(None)
+        await case.run_test(lambda: test(**kwargs))
 
     return test_inside_case
 
@@ -139,19 +133,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None  # pytest-asyncio has already made a claimed test's function sync
     if any(pyfuncitem.get_closest_marker(name) for name in _ASYNC_PLUGIN_MARKERS):
         return None
-    from kailash_nb.testing.case import _run_on_new_loop
-
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    _run_on_new_loop(pyfuncitem.obj(**kwargs))
+    asyncio.run(pyfuncitem.obj(**kwargs))
     return True
-
-
-async def _release(case: AsyncWorkflowTestCase) -> None:
-    problems: list[BaseException] = await case._finish(None)
-    try:
-        await case._cleanup_resources()
-    except Exception as error:
-        problems.append(error)
-    if problems:
-        raise problems[0]
-

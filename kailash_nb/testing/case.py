@@ -1,8 +1,9 @@
 """``AsyncWorkflowTestCase``: one test class for workflows, run by pytest, unittest or ``async with``.
 
 Each test gets a fresh instance, and its async ``setUp``, test method and ``tearDown`` run on one event
-loop: a new loop per test under pytest and ``python -m unittest``, the caller's running loop under
-``async with MyTest() as t: await t.test_x()`` (a notebook). Resources made with ``create_test_resource``
+loop, in one ``contextvars`` context: an ``asyncio.Runner`` per test under pytest and ``python -m
+unittest``, the caller's running loop under ``async with MyTest() as t: await t.test_x()`` (a notebook)
+or ``await case.run_test(...)`` (an async plugin's loop). Resources made with ``create_test_resource``
 are cleaned up after ``tearDown``, newest first, whether the test passed or not.
 """
 
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import inspect
 import logging
 import unittest
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
@@ -24,13 +24,14 @@ from kailash_nb.workflow.errors import add_note
 
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
-from .utils import Deadline
+from .utils import Deadline, maybe_await
 
 __all__ = ["AsyncWorkflowTestCase"]
 
 logger = logging.getLogger(__name__)  # DEBUG: resources created and cleaned up, workflows run
 
 ResourceFactory = Callable[[], Any]
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,64 +40,18 @@ class _Resource:
     mock: bool
 
 
-class _TestLoop:
-    """A private event loop for one test (unittest/pytest runs), closed like ``asyncio.run`` closes its
-    loop: leftover tasks cancelled, async generators and the default executor shut down."""
-
-    def __init__(self) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "an AsyncWorkflowTestCase cannot start its own event loop inside a running one; in a "
-                "notebook or async code use `async with MyTest() as t: await t.test_x()`")
-        self.loop = asyncio.new_event_loop()
-        self.context = contextvars.copy_context()
-        asyncio.set_event_loop(self.loop)
-
-    def run(self, value: Any) -> Any:
-        if not inspect.isawaitable(value):
-            return value
-        task = self.loop.create_task(_awaited(value), context=self.context)
-        return self.loop.run_until_complete(task)
-        # Python 3.10 has no create_task(context=): start from the context the last step ended with
-        task = self.context.run(self.loop.create_task, _awaited_keeping_context(value))  # pragma: no cover
-        result, self.context = self.loop.run_until_complete(task)  # pragma: no cover
-        return result  # pragma: no cover
-
-    def close(self) -> None:
-        loop = self.loop
-        try:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-async def _awaited(value: Awaitable[Any]) -> Any:
+async def _awaited(value: Awaitable[T]) -> T:
     return await value
 
 
-async def _awaited_keeping_context(value: Awaitable[Any]) -> tuple[Any, contextvars.Context]:
-    return await value, contextvars.copy_context()
-
-
-def _run_on_new_loop(value: Awaitable[Any]) -> Any:
-    """Run ``value`` on a new event loop, closed after as ``asyncio.run`` closes its own (the pytest
-    plugin's ``async def`` tests that no async plugin runs)."""
-    loop = _TestLoop()
-    try:
-        return loop.run(value)
-    finally:
-        loop.close()
+def _raise_first(problems: list[BaseException]) -> None:
+    """Raise the first of ``problems`` with the others noted on it; nothing when there is none."""
+    if not problems:
+        return
+    first = problems[0]
+    for later in problems[1:]:
+        add_note(first, f"also failed: {type(later).__name__}: {later}")
+    raise first
 
 
 class AsyncWorkflowTestCase(unittest.TestCase):
@@ -121,7 +76,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         super().__init__(methodName)
         self.calls = CallTracker()
         self._reset_state()
-        self._loop: _TestLoop | None = None
+        self._runner: asyncio.Runner | None = None
 
     def _reset_state(self) -> None:
         self.calls.reset()  # the same tracker: a fixture may hold it already
@@ -159,20 +114,32 @@ class AsyncWorkflowTestCase(unittest.TestCase):
 
     @contextlib.contextmanager
     def _own_loop(self) -> Iterator[None]:
-        self._reset_state()
-        self._loop = _TestLoop()
+        """A fresh ``asyncio.Runner`` for this test: its loop and its one context carry setUp to the test
+        to tearDown; closing it cancels leftover tasks and shuts down async generators and the executor."""
         try:
-            yield
-        finally:
-            loop, self._loop = self._loop, None
-            loop.close()
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "an AsyncWorkflowTestCase cannot start its own event loop inside a running one; in a "
+                "notebook or async code use `async with MyTest() as t: await t.test_x()`")
+        self._reset_state()
+        with asyncio.Runner() as runner:
+            self._runner = runner
+            try:
+                yield
+            finally:
+                self._runner = None
 
     def _run_part(self, value: Any, part: str) -> Any:
-        """Run one step (setUp, test, tearDown, a cleanup) on the test's loop. The first failure is the
+        """Run one step (setUp, test, tearDown, a cleanup) on the test's runner. The first failure is the
         test's; a later one is reported too and noted on the first, since pytest shows only the first."""
-        assert self._loop is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
+        if not inspect.isawaitable(value):
+            return value
+        assert self._runner is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
         try:
-            return self._loop.run(value)
+            return self._runner.run(value if inspect.iscoroutine(value) else _awaited(value))
         except unittest.SkipTest:
             raise
         except BaseException as error:
@@ -195,7 +162,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     def _callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         self._run_part(function(*args, **kwargs), "cleanup")
 
-    # -- running with `async with` (a notebook, or any running loop) ----------------------------------
+    # -- running on a loop that is running already (a notebook, an async test plugin) ------------------
     async def __aenter__(self) -> AsyncWorkflowTestCase:
         self._reset_state()
         await self._enter()
@@ -206,14 +173,48 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         await self._exit(exc)
         return False  # the body's own exception propagates, with notes about the rest
 
+    async def run_test(self, test: Callable[[], Awaitable[T]]) -> T:
+        """Run ``test()`` as this case's test on the running loop: ``setUp``, the test, ``tearDown`` and
+        every cleanup, as ``async with case: await test()`` does, but keeping what the case holds already:
+        resources that an async fixture created in it, on this same loop, are the test's and are cleaned
+        up with the rest. ``test`` is called only once ``setUp`` has passed. Returns what it returned.
+
+        A failing test keeps its own exception, with any tearDown or cleanup failure noted on it; a passing
+        test whose tearDown or cleanup failed raises that failure.
+        """
+        await self._enter()
+        try:
+            value = await test()
+        except BaseException as error:
+            await self._exit(error)
+            raise
+        await self._exit(None)
+        return value
+
+    @property
+    def has_pending_cleanup(self) -> bool:
+        """True while resources or cleanups wait to be released: made outside ``run_test`` or ``async
+        with`` (say by an async fixture of a test that never entered the case), or left by a test that
+        was interrupted."""
+        return bool(self._resources or self._cleanups)
+
+    async def release(self) -> None:
+        """Run every cleanup left (newest first) and clean up the case's resources, on the running loop.
+        Raises the first failure, with the others noted on it; a second call has nothing left to do."""
+        problems = await self._run_cleanups(None)
+        try:
+            await self._cleanup_resources()
+        except Exception as error:
+            problems.append(error)
+        _raise_first(problems)
+
     async def _enter(self) -> None:
-        """``setUp`` on the running loop, keeping what the case holds already: the pytest fixture's case
-        may have resources an async fixture created in it, on this same loop."""
+        """``setUp`` on the running loop, keeping what the case holds already."""
         self.addCleanup(self._cleanup_resources)
         try:
             await self.setUp()
         except BaseException as error:
-            await self._finish(error)
+            await self._run_cleanups(error)
             raise
 
     async def _exit(self, failure: BaseException | None) -> None:
@@ -224,23 +225,17 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             await self.tearDown()
         except Exception as error:
             problems.append(error)
-        problems.extend(await self._finish(failure))
-        if not problems or failure is not None:
-            return
-        first = problems[0]
-        for later in problems[1:]:
-            add_note(first, f"also failed: {type(later).__name__}: {later}")
-        raise first
+        problems.extend(await self._run_cleanups(failure))
+        if failure is None:
+            _raise_first(problems)
 
-    async def _finish(self, failure: BaseException | None) -> list[BaseException]:
+    async def _run_cleanups(self, failure: BaseException | None) -> list[BaseException]:
         """Run every cleanup (LIFO) on the running loop; note each failure on ``failure``."""
         problems: list[BaseException] = []
         while self._cleanups:
             function, args, kwargs = self._cleanups.pop()
             try:
-                outcome = function(*args, **kwargs)
-                if inspect.isawaitable(outcome):
-                    await outcome
+                await maybe_await(function(*args, **kwargs))
             except Exception as error:
                 problems.append(error)
         if failure is not None:

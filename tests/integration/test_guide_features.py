@@ -4,10 +4,11 @@ debugging, each as written (``kailash.`` -> ``kailash_nb.``), with the names the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import ClassVar
-from unittest.mock import AsyncMock, Mock
+from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
 
@@ -37,13 +38,58 @@ class AsyncPostgresDatabase:
 # -- Core Components -----------------------------------------------------------------------------------
 
 class MyWorkflowTest(AsyncWorkflowTestCase):
+    __test__ = False  # the guide's skeleton: run and checked by the tests below, not collected on its own
+
     async def setUp(self):
         await super().setUp()
         # Set up test resources
+        self.db = await self.create_test_resource("db", lambda: AsyncPostgresDatabase(connection_string))
+        self.service = await self.create_test_resource("service", None, mock=True)
 
     async def test_my_workflow(self):
         # Test implementation
         pass
+
+
+def test_guide_skeleton_runs_setup_then_the_test_and_cleans_up_after():
+    AsyncPostgresDatabase.instances.clear()
+    guide_body = MyWorkflowTest.test_my_workflow
+    seen = []
+
+    async def observed(self):
+        seen.append({"service is a mock": self.is_mock("service"), "db open": not self.db.closed})
+        await guide_body(self)
+
+    with patch.object(MyWorkflowTest, "test_my_workflow", observed):
+        case = MyWorkflowTest("test_my_workflow")
+        outcome = case.run()
+    assert outcome.testsRun == 1 and outcome.wasSuccessful(), outcome.errors + outcome.failures
+    assert seen == [{"service is a mock": True, "db open": True}]  # the body ran once, after setUp
+    (db,) = AsyncPostgresDatabase.instances
+    assert case.db is db and db.closed  # the real resource was cleaned up automatically
+    assert case.resource_names == ()
+
+
+def test_guide_skeleton_reports_a_failing_test_body():
+    async def failing(self):
+        self.assert_resource_called("service", "fetch")
+
+    with patch.object(MyWorkflowTest, "test_my_workflow", failing):
+        outcome = MyWorkflowTest("test_my_workflow").run()
+    ((_, failure),) = outcome.failures
+    assert "expected service.fetch() to be called at least once, it was called 0 time(s)" in failure
+    assert AsyncPostgresDatabase.instances[-1].closed  # cleaned up although the test failed
+
+
+def test_guide_skeleton_works_as_a_context_manager():
+    async def main():
+        async with MyWorkflowTest() as test:
+            await test.test_my_workflow()
+            assert not test.db.closed
+        return test
+
+    test = asyncio.run(main())
+    assert test.db.closed
 
 
 class ResourceManagementTest(AsyncWorkflowTestCase):

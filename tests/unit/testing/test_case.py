@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+import contextvars
 import traceback
 import unittest
+import warnings
 from unittest.mock import Mock
 
 import pytest
@@ -105,10 +106,9 @@ def test_setup_test_and_teardown_share_one_loop_and_each_test_gets_a_fresh_insta
     assert len({s[2] for s in seen[:3]}) == 1
 
 
-def test_context_variables_set_in_setup_are_visible_in_the_test():
-    import contextvars
-
+def test_context_variables_set_in_setup_are_visible_in_the_test_and_teardown():
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
 
     class UsesContext(AsyncWorkflowTestCase):
         async def setUp(self):
@@ -116,9 +116,16 @@ def test_context_variables_set_in_setup_are_visible_in_the_test():
             var.set("from setUp")
 
         async def test_it(self):
-            assert var.get() == "from setUp"
+            seen.append(var.get())
+            var.set("from the test")
 
-    assert run_case(UsesContext).wasSuccessful()
+        async def tearDown(self):
+            seen.append(var.get())
+            await super().tearDown()
+
+    result = run_case(UsesContext)
+    assert result.wasSuccessful(), result.errors + result.failures
+    assert seen == ["from setUp", "from the test"] and var.get() == "unset"  # the caller's context is untouched
 
 
 def test_sync_setup_is_rejected_with_a_fix():
@@ -175,35 +182,6 @@ def test_leftover_tasks_are_cancelled_when_the_test_ends():
 
     assert run_case(Leaky).wasSuccessful()
     assert started[0].cancelled()
-
-
-def test_python_m_unittest_runs_the_case(tmp_path):
-    import os
-    import subprocess
-
-    (tmp_path / "test_unittest_style.py").write_text(
-        "from kailash_nb.testing import AsyncWorkflowTestCase\n"
-        "from kailash_nb.workflow import AsyncWorkflowBuilder\n"
-        "class Example(AsyncWorkflowTestCase):\n"
-        "    async def setUp(self):\n"
-        "        await super().setUp()\n"
-        "        self.svc = await self.create_test_resource('svc', None, mock=True)\n"
-        "        self.svc.get.return_value = 41\n"
-        "    async def test_runs(self):\n"
-        "        wf = AsyncWorkflowBuilder('w').add_async_code('n', "
-        "'s = await get_resource(\"svc\"); result = {\"v\": await s.get() + 1}').build()\n"
-        "        result = await self.execute_workflow(wf)\n"
-        "        self.assert_node_output(result, 'n', 42, 'v')\n"
-        "    async def test_fails(self):\n"
-        "        self.assert_resource_called('svc', 'get')\n"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    proc = subprocess.run([sys.executable, "-m", "unittest", "-v", "test_unittest_style"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
-    runs = "test_runs (test_unittest_style.Example" + (".test_runs" if sys.version_info >= (3, 11) else "")
-    assert f"{runs}) ... ok" in proc.stderr
-    assert "expected svc.get() to be called at least once, it was called 0 time(s)" in proc.stderr
-    assert "FAILED (failures=1)" in proc.stderr
 
 
 # -- resources --------------------------------------------------------------------------------------------
@@ -519,4 +497,154 @@ class TimeLimits(AsyncWorkflowTestCase):
 def test_time_limits():
     result = run_case(TimeLimits)
     assert result.testsRun == 5
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+# -- run_test and release: a test on a loop that is running already (the pytest plugin's seam) -------------
+
+class Recording(AsyncWorkflowTestCase):
+    """Logs its steps; ``fail`` names the step that raises."""
+
+    def __init__(self, log: list[str], fail: str = "") -> None:
+        super().__init__()
+        self.log, self.fail = log, fail
+
+    async def setUp(self):
+        await super().setUp()
+        self.log.append("setUp")
+        if self.fail == "setUp":
+            raise RuntimeError("setUp broke")
+
+    async def tearDown(self):
+        self.log.append("tearDown")
+        if self.fail == "tearDown":
+            raise RuntimeError("tearDown broke")
+        await super().tearDown()
+
+
+def test_run_test_runs_setup_the_test_teardown_and_cleanup_keeping_resources_made_before():
+    log: list[str] = []
+    case = Recording(log)
+
+    async def main():
+        made_before = await case.create_test_resource("early", lambda: Closeable("early", log))
+
+        async def test():
+            log.append("test")
+            assert case.get_resource("early") is made_before
+            await case.create_test_resource("late", lambda: Closeable("late", log))
+            return "value"
+
+        return await case.run_test(test)
+
+    assert asyncio.run(main()) == "value"
+    assert log == ["setUp", "test", "tearDown", "late", "early"]
+    assert case.resource_names == () and not case.has_pending_cleanup
+
+
+def test_run_test_does_not_start_the_test_when_setup_fails_and_cleans_up():
+    log: list[str] = []
+    case = Recording(log, fail="setUp")
+    test = Mock()
+
+    async def main():
+        await case.create_test_resource("early", lambda: Closeable("early", log))
+        await case.run_test(test)
+
+    with pytest.raises(RuntimeError, match="setUp broke"):
+        asyncio.run(main())
+    test.assert_not_called()
+    assert log == ["setUp", "early"]
+
+
+def test_run_test_keeps_the_tests_failure_and_notes_teardown_and_cleanup_failures():
+    log: list[str] = []
+    case = Recording(log, fail="tearDown")
+
+    async def test():
+        await case.create_test_resource("a", lambda: Closeable("a", log, fail=True))
+        raise ValueError("the test failed")
+
+    with pytest.raises(ValueError, match="the test failed") as info:
+        asyncio.run(case.run_test(test))
+    assert info.value.__notes__ == ["cleanup also failed: ResourceCleanupError: cleanup failed for 1 "
+                                    "resource(s): a: RuntimeError: a would not close"]
+    assert log == ["setUp", "tearDown", "a"]
+
+
+def test_run_test_of_a_passing_test_raises_the_first_teardown_failure_noting_the_others():
+    log: list[str] = []
+    case = Recording(log, fail="tearDown")
+
+    async def test():
+        await case.create_test_resource("a", lambda: Closeable("a", log, fail=True))
+
+    with pytest.raises(RuntimeError, match="tearDown broke") as info:
+        asyncio.run(case.run_test(test))
+    assert info.value.__notes__ == ["also failed: ResourceCleanupError: cleanup failed for 1 resource(s): a: "
+                                    "RuntimeError: a would not close"]
+
+
+def test_release_cleans_up_what_was_made_outside_a_test_once():
+    log: list[str] = []
+    case = AsyncWorkflowTestCase()
+    assert not case.has_pending_cleanup
+
+    async def make():
+        await case.create_test_resource("a", lambda: Closeable("a", log))
+        case.addCleanup(log.append, "cleanup")
+
+    asyncio.run(make())
+    assert case.has_pending_cleanup
+    asyncio.run(case.release())
+    assert log == ["cleanup", "a"] and not case.has_pending_cleanup
+    asyncio.run(case.release())
+    assert log == ["cleanup", "a"]
+
+
+def test_release_raises_the_first_failure_noting_the_others():
+    case = AsyncWorkflowTestCase()
+
+    def broken(name):
+        raise OSError(f"{name} broke")
+
+    async def make():
+        await case.create_test_resource("a", lambda: Closeable("a", [], fail=True))
+        case.addCleanup(broken, "first added")
+        case.addCleanup(broken, "last added")
+
+    asyncio.run(make())
+    with pytest.raises(OSError, match="last added broke") as info:
+        asyncio.run(case.release())
+    assert info.value.__notes__ == [
+        "also failed: OSError: first added broke",
+        "also failed: ResourceCleanupError: cleanup failed for 1 resource(s): a: RuntimeError: a would not close"]
+
+
+# -- a call node code forgot to await ------------------------------------------------------------------------
+
+class MissingAwait(AsyncWorkflowTestCase):
+    async def test_assert_resource_called_says_the_call_was_never_awaited(self):
+        await self.create_test_resource("db", None, mock=True)
+        workflow = AsyncWorkflowBuilder("w").add_async_code("store", """
+            db = await get_resource("db")
+            db.save(1)
+            result = {}
+        """).build()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await self.execute_workflow(workflow)
+        assert [str(w.message) for w in caught] == ["coroutine 'db.save' was never awaited"]
+        with pytest.raises(AssertionError) as info:
+            self.assert_resource_called("db", "save", times=1)
+        assert str(info.value) == (
+            "expected db.save() to be called 1 time(s), it was called once but never awaited: add await; "
+            "calls to 'db':\n  save(1) never awaited: add await [node 'store']")
+        with pytest.raises(AssertionError, match=r"not to be called, it was called once but never awaited"):
+            self.assert_resource_not_called("db", "save")
+
+
+def test_missing_await():
+    result = run_case(MissingAwait)
+    assert result.testsRun == 1
     assert result.wasSuccessful(), result.errors + result.failures

@@ -1,21 +1,15 @@
-"""The pytest side: AsyncWorkflowTestCase classes and the plugin's fixtures in a child pytest run, without
-pytest-asyncio, with it in strict mode and in auto mode."""
+"""The pytest side: AsyncWorkflowTestCase classes and the plugin's fixtures in child pytest sessions (run
+in-process by ``pytester``), without pytest-asyncio, with it in strict mode and in auto mode, and under
+anyio."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import re
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-
-TEST_FILE = '''
+CASES = '''
 import asyncio
 
 import pytest
@@ -49,7 +43,7 @@ class DataPipelineTest(AsyncWorkflowTestCase):  # collected although its name do
 
     @pytest.mark.slow
     async def test_marked_slow(self):
-        pass
+        assert asyncio.get_running_loop() is self.loop
 
     async def test_fails_with_its_message(self):
         self.assert_resource_called("svc", "get", times=3)
@@ -72,27 +66,6 @@ async def test_function_style(workflow_case, workflow_calls, mock_http_client, m
     assert [c.method for c in workflow_calls.get_calls("svc")] == ["get"]
 '''
 
-
-def _plugin_args() -> list[str]:
-    """``-p kailash_nb.pytest_plugin`` until the package is installed with its pytest11 entry point."""
-    entry_points = importlib.metadata.entry_points(group="pytest11")
-    if any(ep.value == "kailash_nb.pytest_plugin" for ep in entry_points):
-        return []
-    return ["-p", "kailash_nb.pytest_plugin"]
-
-
-def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PYTEST_ADDOPTS", None)
-    env.pop("PYTEST_XDIST_WORKER", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--strict-markers",
-         "-W", "error::pytest.PytestUnraisableExceptionWarning", "-W", "error::RuntimeWarning",
-         *_plugin_args(), *args],
-        cwd=directory, env=env, capture_output=True, text=True, timeout=180,
-    )
-
-
 # The guide's pytest configuration: markers are the project's own, not the plugin's.
 GUIDE_CONFIG = """
 [tool.pytest.ini_options]
@@ -104,47 +77,64 @@ markers = [
 ]
 """
 
+STRICT = ("-p", "no:cacheprovider", "--strict-markers", "-W", "error::pytest.PytestUnraisableExceptionWarning",
+          "-W", "error::RuntimeWarning")
+
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "test_generated_cases.py").write_text(TEST_FILE)
-    (tmp_path / "pyproject.toml").write_text(GUIDE_CONFIG)
-    return tmp_path
+def child(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A child pytest session with the guide's configuration and the kit's plugin (its entry point, or
+    ``-p`` until the package is installed with it)."""
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    pytester.makefile(".toml", pyproject=GUIDE_CONFIG)
+    if not any(ep.value == "kailash_nb.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")):
+        pytester.plugins.append("kailash_nb.pytest_plugin")
+    return pytester
 
 
-@pytest.mark.parametrize(
-    "mode_args",
-    [
-        pytest.param(["-p", "no:asyncio"], id="without-pytest-asyncio"),
-        pytest.param(["-o", "asyncio_mode=strict"], id="pytest-asyncio-strict"),
-        pytest.param(["-o", "asyncio_mode=auto"], id="pytest-asyncio-auto"),
-    ],
-)
-def test_cases_and_fixtures_run_in_every_mode(project: Path, mode_args: list[str]) -> None:
-    proc = run_pytest(project, "-rf", *mode_args)
-    output = proc.stdout + proc.stderr
+def run(child: pytest.Pytester, *args: str) -> pytest.RunResult:
+    if "no:asyncio" not in args:  # pytest-asyncio asks for it; without that plugin, it is an unknown option
+        args = (*args, "-o", "asyncio_default_fixture_loop_scope=function")
+    return child.runpytest_inprocess(*STRICT, *args)
+
+
+MODES = [
+    pytest.param(["-p", "no:asyncio"], id="without-pytest-asyncio"),
+    pytest.param(["-o", "asyncio_mode=strict"], id="pytest-asyncio-strict"),
+    pytest.param(["-o", "asyncio_mode=auto"], id="pytest-asyncio-auto"),
+]
+
+
+@pytest.mark.parametrize("mode_args", MODES)
+def test_cases_and_fixtures_run_in_every_mode(child: pytest.Pytester, mode_args: list[str]) -> None:
+    child.makepyfile(test_generated_cases=CASES)
+    result = run(child, "-rf", *mode_args)
     # the failing test shows the cleanup failure as a note, and pytest reports it as a teardown error too
-    assert re.search(r"\b2 failed, 3 passed, 1 error\b", output), output
-    assert "expected svc.get() to be called 3 time(s), it was called 0 time(s)" in output
-    assert "AssertionError: the test's own failure" in output
-    assert "cleanup also failed: ResourceCleanupError" in output
-    assert "closing: RuntimeError: could not close" in output
+    result.assert_outcomes(passed=3, failed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*expected svc.get() to be called 3 time(s), it was called 0 time(s)*",
+        "*AssertionError: the test's own failure*",
+    ])
+    result.stdout.fnmatch_lines(["*cleanup also failed: ResourceCleanupError*closing: RuntimeError: could not close*"])
 
 
-def test_the_plugin_leaves_generic_markers_to_the_project(tmp_path: Path) -> None:
-    proc = run_pytest(tmp_path, "--markers")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_the_plugin_leaves_generic_markers_to_the_project(child: pytest.Pytester) -> None:
+    child.path.joinpath("pyproject.toml").unlink()
+    result = run(child, "--markers")
+    assert result.ret == 0
     for marker in ("unit", "integration", "e2e", "slow"):
-        assert f"@pytest.mark.{marker}:" not in proc.stdout
+        assert not [line for line in result.outlines if line.startswith(f"@pytest.mark.{marker}:")]
 
 
-def test_marker_selection_works_on_test_case_methods(project: Path) -> None:
-    proc = run_pytest(project, "-p", "no:asyncio", "-m", "slow")
-    assert re.search(r"\b1 passed, 4 deselected\b", proc.stdout), proc.stdout
+def test_marker_selection_works_on_test_case_methods(child: pytest.Pytester) -> None:
+    child.makepyfile(test_generated_cases=CASES)
+    result = run(child, "-p", "no:asyncio", "-m", "slow")
+    result.assert_outcomes(passed=1, deselected=4)
 
 
-def test_function_style_cleans_up_resources_under_pytest_asyncio(tmp_path: Path) -> None:
-    (tmp_path / "test_generated_function.py").write_text(textwrap.dedent('''
+def test_function_style_cleans_up_resources_under_pytest_asyncio(child: pytest.Pytester) -> None:
+    child.makepyfile(test_generated_function='''
         import pytest
 
         LOG = []
@@ -159,9 +149,8 @@ def test_function_style_cleans_up_resources_under_pytest_asyncio(tmp_path: Path)
 
         def test_resource_was_closed():
             assert LOG == ["closed"]
-    '''))
-    proc = run_pytest(tmp_path, "-p", "asyncio", "-o", "asyncio_mode=strict")
-    assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout + proc.stderr
+    ''')
+    run(child, "-p", "asyncio", "-o", "asyncio_mode=strict").assert_outcomes(passed=2)
 
 
 LOOP_FILE = '''
@@ -185,7 +174,6 @@ class LoopBound:
 MARK
 async def test_uses_the_case(workflow_case):
     loop = asyncio.get_running_loop()
-    assert workflow_case._cleanups, "setUp ran: the resource cleanup is registered"
 
     async def cleanup():
         LOG.append(("cleanup on the test loop", asyncio.get_running_loop() is loop))
@@ -206,18 +194,54 @@ def test_cleanup_ran_on_the_test_loop():
         pytest.param(["-o", "asyncio_mode=strict"], "", id="pytest-asyncio-strict-unmarked"),
         pytest.param(["-o", "asyncio_mode=strict"], "@pytest.mark.asyncio", id="pytest-asyncio-strict-marked"),
         pytest.param(["-o", "asyncio_mode=auto"], "", id="pytest-asyncio-auto"),
+        pytest.param(["-p", "no:asyncio"], "@pytest.mark.anyio", id="anyio"),
     ],
 )
-def test_workflow_case_sets_up_and_cleans_up_on_the_test_loop(tmp_path: Path, mode_args: list[str],
+def test_workflow_case_sets_up_and_cleans_up_on_the_test_loop(child: pytest.Pytester, mode_args: list[str],
                                                               mark: str) -> None:
-    (tmp_path / "test_generated_loop.py").write_text(LOOP_FILE.replace("MARK", mark))
-    # -p no:randomly in run_pytest keeps file order: the checking test runs second
-    proc = run_pytest(tmp_path, *mode_args)
-    assert re.search(r"\b2 passed\b", proc.stdout) and "error" not in proc.stdout, proc.stdout + proc.stderr
+    source = LOOP_FILE.replace("MARK", mark)
+    if "anyio" in mark:
+        source += textwrap.dedent('''
+            @pytest.fixture
+            def anyio_backend():
+                return "asyncio"
+        ''')
+    child.makepyfile(test_generated_loop=source)
+    run(child, "-p", "no:randomly", *mode_args).assert_outcomes(passed=2)  # file order: the check runs second
 
 
-def test_resources_an_async_fixture_made_in_workflow_case_are_kept_for_the_test(tmp_path: Path) -> None:
-    (tmp_path / "test_generated_fixture.py").write_text(LOOP_FILE.replace("MARK", "") + textwrap.dedent('''
+def test_workflow_case_runs_setup_before_an_async_test(child: pytest.Pytester) -> None:
+    child.makepyfile(test_generated_setup='''
+        import pytest
+
+        from kailash_nb.testing import AsyncWorkflowTestCase
+
+        LOG = []
+
+        class Recording(AsyncWorkflowTestCase):
+            async def setUp(self):
+                await super().setUp()
+                LOG.append("setUp")
+
+            async def tearDown(self):
+                LOG.append("tearDown")
+                await super().tearDown()
+
+        @pytest.fixture
+        def workflow_case():
+            return Recording()
+
+        async def test_after_setup(workflow_case):
+            LOG.append("test")
+
+        def test_order():
+            assert LOG == ["setUp", "test", "tearDown"]
+    ''')
+    run(child, "-p", "no:asyncio", "-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_resources_an_async_fixture_made_in_workflow_case_are_kept_for_the_test(child: pytest.Pytester) -> None:
+    child.makepyfile(test_generated_fixture=LOOP_FILE.replace("MARK", "") + textwrap.dedent('''
         @pytest.fixture
         async def db(workflow_case):
             return await workflow_case.create_test_resource("db", LoopBound)
@@ -229,5 +253,24 @@ def test_resources_an_async_fixture_made_in_workflow_case_are_kept_for_the_test(
         def test_fixtures_resource_was_closed_on_the_test_loop():
             assert LOG == [("closed on the test loop", True)]
     '''))
-    proc = run_pytest(tmp_path, "-o", "asyncio_mode=auto")
-    assert re.search(r"\b4 passed\b", proc.stdout), proc.stdout + proc.stderr
+    run(child, "-p", "no:randomly", "-o", "asyncio_mode=auto").assert_outcomes(passed=4)
+
+
+def test_resources_made_for_a_sync_test_are_released_after_it(child: pytest.Pytester) -> None:
+    child.makepyfile(test_generated_sync='''
+        import asyncio
+
+        LOG = []
+
+        class Resource:
+            async def aclose(self):
+                LOG.append("closed")
+
+        def test_sync(workflow_case):
+            asyncio.run(workflow_case.create_test_resource("r", Resource))
+            assert workflow_case.has_pending_cleanup
+
+        def test_released():
+            assert LOG == ["closed"]
+    ''')
+    run(child, "-p", "no:asyncio", "-p", "no:randomly").assert_outcomes(passed=2)
