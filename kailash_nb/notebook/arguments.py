@@ -80,8 +80,13 @@ def show(line: str) -> None:
 
 @magic_arguments("kailash mock")
 @argument("name", metavar="NAME", help="resource name; also the notebook variable bound to the mock")
+@argument("--force", action="store_true",
+          help="replace a notebook variable NAME that is not one of the session's mocks")
 def mock(line: str) -> None:
-    """Register a tracked mock as resource NAME and bind it to the variable NAME, to configure."""
+    """Register a tracked mock as resource NAME and bind it to the variable NAME, to configure.
+    NAME may not be a builtin (``print``, ``len``...) or a name kailash_nb reserves (``result``,
+    ``get_resource``); replacing another notebook variable of that name needs ``--force``.
+    """
 
 
 @magic_arguments("kailash calls")

@@ -9,16 +9,18 @@ awaiting ones with an explanation instead of starting another event loop.
 from __future__ import annotations
 
 import argparse
+import builtins
+import keyword
 import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from kailash_nb.workflow import validate_inputs
+from kailash_nb.workflow import RESERVED_NAMES, validate_inputs
 
 from . import arguments
 from .display import NodeOutput
-from .errors import InputsError, KailashMagicError, NotAwaitedError
+from .errors import InputsError, KailashMagicError, MagicUsageError, NotAwaitedError
 from .interrupt import interruptible
 from .session import NodeSpec, NotebookSession
 from .transform import AWAITING_SUBCOMMANDS as _AWAITING
@@ -109,11 +111,21 @@ class KailashMagics(Magics):
         return workflow_graph(self.session.workflow(args.workflow).build())
 
     def _cmd_mock(self, args: argparse.Namespace) -> None:
-        if not args.name.isidentifier():
-            raise arguments.MagicUsageError(
-                f"%kailash mock: {args.name!r} cannot be a notebook variable; use a Python identifier"
+        name = args.name
+        problem = _mock_name_problem(name)
+        if problem is not None:
+            raise MagicUsageError(f"%kailash mock {name}: {problem}; choose another name")
+        namespace = self.shell.user_ns
+        if name in namespace and not args.force and not self._is_session_mock(namespace[name]):
+            raise MagicUsageError(
+                f"%kailash mock {name}: the notebook variable {name!r} already holds a "
+                f"{type(namespace[name]).__name__}, which the mock would replace; use another name, or "
+                f"`%kailash mock {name} --force` to replace it"
             )
-        self.shell.user_ns[args.name] = self.session.add_mock(args.name)
+        namespace[name] = self.session.add_mock(name)
+
+    def _is_session_mock(self, value: object) -> bool:
+        return any(value is mock for mock in self.session.mocks.values())
 
     def _cmd_calls(self, args: argparse.Namespace) -> Any:
         from .tables import CallTable
@@ -170,6 +182,20 @@ def _node_output(result: WorkflowResult, workflow: str, node: str) -> NodeOutput
     for upstream in result.failed_nodes:
         raise result.errors[upstream]
     raise KailashMagicError(f"node {node!r} of workflow {workflow!r} did not run: it was {status}")
+
+
+def _mock_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the variable of a mock, or None."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return f"{name!r} cannot be a notebook variable; use a Python identifier"
+    if name.startswith("__") and name.endswith("__"):
+        return f"{name!r} is a dunder name, which Python and IPython keep for themselves"
+    if name in RESERVED_NAMES:
+        return (f"{name!r} is reserved by kailash_nb (node code's {name!r}; reserved: "
+                f"{', '.join(sorted(RESERVED_NAMES))})")
+    if hasattr(builtins, name):
+        return f"{name!r} would shadow the builtin {name!r} in the notebook for the rest of the session"
+    return None
 
 
 def _magics(shell: InteractiveShell) -> KailashMagics:

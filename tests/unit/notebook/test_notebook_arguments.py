@@ -50,6 +50,11 @@ def test_a_positive_timeout_is_kept_as_seconds() -> None:
     assert parse_cell_line("slow --timeout 2")[0].timeout == 2.0
 
 
+def test_mock_takes_a_force_option() -> None:
+    assert parse_line("mock db")[1].force is False
+    assert parse_line("mock db --force")[1].force is True
+
+
 def test_inputs_takes_the_rest_of_the_line_verbatim() -> None:
     name, args = parse_line("run etl --inputs {'n': 3, 'tags': ['a b']}")
     assert (name, args.workflow, args.inputs) == ("run", "etl", "{'n': 3, 'tags': ['a b']}")

@@ -284,3 +284,54 @@ def test_a_name_error_raised_outside_node_code_gets_no_input_hint(shell: Interac
     )
     error = raised(results[1])
     assert type(error) is NameError and not getattr(error, "__notes__", None)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("print", "'print' is reserved by kailash_nb (node code's 'print'; reserved: get_resource, print, result)"),
+    ("get_resource", "'get_resource' is reserved by kailash_nb"),
+    ("result", "'result' is reserved by kailash_nb"),
+    ("len", "'len' would shadow the builtin 'len' in the notebook for the rest of the session"),
+    ("display", "would shadow the builtin 'display'"),  # IPython adds it to builtins while a cell runs
+    ("__name__", "'__name__' is a dunder name"),
+    ("class", "'class' cannot be a notebook variable"),
+    ("not-a-name", "'not-a-name' cannot be a notebook variable"),
+])
+def test_mock_refuses_a_name_that_would_shadow_a_builtin_or_a_reserved_name_and_leaves_nothing_behind(
+        shell: InteractiveShell, name: str, message: str) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import MagicUsageError
+
+    before = {k: v for k, v in shell.user_ns.items() if k not in ("_", "__", "___")}
+    [result] = run(shell, f"%kailash mock {name}")
+    error = raised(result)
+    assert isinstance(error, MagicUsageError) and message in str(error), error
+    assert str(error).startswith(f"%kailash mock {name}: ") and str(error).endswith("choose another name")
+    assert all(shell.user_ns.get(k) is v for k, v in before.items())
+    assert name in before or name not in shell.user_ns
+    session = current_session(shell)
+    assert session.mocks == {} and name not in session.resources
+
+
+def test_mock_over_a_notebook_variable_needs_force(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import MagicUsageError
+
+    results = run(shell, "db = 'my connection'", "%kailash mock db", "%kailash mock db --force  # on purpose")
+    refused = raised(results[1])
+    assert isinstance(refused, MagicUsageError)
+    assert str(refused) == (
+        "%kailash mock db: the notebook variable 'db' already holds a str, which the mock would replace; "
+        "use another name, or `%kailash mock db --force` to replace it"
+    )
+    assert raised(results[2]) is None
+    session = current_session(shell)
+    assert shell.user_ns["db"] is session.mocks["db"] and session.resources.names == ("db",)
+
+
+def test_a_name_bound_to_one_of_the_sessions_mocks_needs_no_force(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+
+    results = run(shell, "%kailash mock api", "backup = api", "%kailash mock backup")
+    assert [raised(r) for r in results] == [None] * 3
+    session = current_session(shell)
+    assert shell.user_ns["backup"] is session.mocks["backup"] is not session.mocks["api"]
