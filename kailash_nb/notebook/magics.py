@@ -4,11 +4,15 @@ Subcommands that await (``run``, ``test``, ``bench``, ``reset``) and ``%%kailash
 coroutines here through the input transformer (``transform.py``), which makes them a top-level
 ``await`` run by ipykernel on its own loop. The synchronous magic handles the rest, and refuses the
 awaiting ones with an explanation instead of starting another event loop.
+
+A failing magic shows the line the user wrote and the node's own lines (``tracebacks.py``); a kernel
+interrupt while it awaits shows as ``KeyboardInterrupt``, as in a plain cell.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import builtins
 import keyword
 import sys
@@ -18,12 +22,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from kailash_nb.workflow import RESERVED_NAMES, validate_inputs
 
-from . import arguments
+from . import arguments, tracebacks
 from .display import NodeOutput
 from .errors import InputsError, KailashMagicError, MagicUsageError, NotAwaitedError
 from .interrupt import interruptible
 from .session import NodeSpec, NotebookSession
 from .transform import AWAITING_SUBCOMMANDS as _AWAITING
+from .transform import show_as_written
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -72,6 +77,24 @@ class KailashMagics(Magics):
         return getattr(self, f"_cmd_{name}")(args)
 
     kailash.__doc__ = arguments.help_text()
+
+    def as_shown(self, error: BaseException, magic: str) -> BaseException | None:
+        """What a cell running ``magic`` raises for ``error`` (``None``: ``error`` as it is).
+
+        A kernel interrupt (the cell's task cancelled from outside) becomes ``KeyboardInterrupt``;
+        other errors get the traceback of ``tracebacks.for_cell``.
+        """
+        if isinstance(error, asyncio.CancelledError):
+            return tracebacks.interrupted(error, magic, self.node_files()) if _cancelled_by_interrupt() else None
+        return tracebacks.for_cell(error, self.node_files())
+
+    def node_files(self) -> dict[str, str]:
+        """File name of the code of every node of the session's workflows, to its node id."""
+        return {
+            node.filename: node.id
+            for workflow in self.session.workflows.values()
+            for node in workflow.build().nodes.values()
+        }
 
     # -- coroutines reached through the input transformer -----------------------------------------
     async def line_async(self, line: str) -> Any:
@@ -198,6 +221,16 @@ def _mock_name_problem(name: str) -> str | None:
     return None
 
 
+def _cancelled_by_interrupt() -> bool:
+    """Whether the running task was cancelled from outside (ipykernel's interrupt); if so, the
+    cancellation is consumed here, since the caller turns it into ``KeyboardInterrupt``."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        return False
+    task.uncancel()
+    return True
+
+
 def _magics(shell: InteractiveShell) -> KailashMagics:
     magics = shell.magics_manager.registry.get(KailashMagics.__name__)
     if not isinstance(magics, KailashMagics):
@@ -205,14 +238,36 @@ def _magics(shell: InteractiveShell) -> KailashMagics:
     return magics
 
 
+# The entry points below are the only frames of the kit a failing cell shows between its own line and
+# the node's (IPython skips a frame whose locals hold ``__tracebackhide__``). The first thing each does,
+# while the awaiting cell's frame is its caller, is to show that cell's magics as written.
+
 async def line_magic_async(shell: InteractiveShell, line: str) -> Any:
     """Entry point of the input transformer for ``%kailash`` lines that await."""
-    return await _magics(shell).line_async(line)
+    __tracebackhide__ = True
+    show_as_written(sys._getframe(1).f_code.co_filename)
+    magics = _magics(shell)
+    try:
+        return await magics.line_async(line)
+    except BaseException as error:
+        shown = magics.as_shown(error, f"%kailash {line.split()[0]}")
+        if shown is None:
+            raise
+        raise shown  # noqa: B904 - the error as the cell shows it; its context is the error's own
 
 
 async def cell_magic_async(shell: InteractiveShell, line: str, cell: str) -> NodeOutput | None:
     """Entry point of the input transformer for ``%%kailash`` cells."""
-    return await _magics(shell).cell_async(line, cell)
+    __tracebackhide__ = True
+    show_as_written(sys._getframe(1).f_code.co_filename)
+    magics = _magics(shell)
+    try:
+        return await magics.cell_async(line, cell)
+    except BaseException as error:
+        shown = magics.as_shown(error, " ".join(["%%kailash", *line.split()[:1]]))
+        if shown is None:
+            raise
+        raise shown  # noqa: B904 - the error as the cell shows it; its context is the error's own
 
 
 async def unload_async(shell: InteractiveShell, module: str) -> None:

@@ -10,11 +10,15 @@ cell as a coroutine on its own loop, so resources made in earlier cells stay usa
 ``%unload_ext kailash_nb`` becomes an await too, so that the session's resources are cleaned up on
 the loop they were made on. A call that cannot await (inside a ``def``, ``lambda`` or ``class`` body) is
 left alone, while the cell's top-level calls are still rewritten; the magic then raises ``NotAwaitedError``.
+
+IPython keeps the transformed cell in ``linecache`` for its tracebacks; ``show_as_written`` puts the
+magic lines back there as the user wrote them, so a traceback shows ``run = %kailash run``.
 """
 
 from __future__ import annotations
 
 import ast
+import linecache
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -41,6 +45,16 @@ _UNLOAD_CALL = re.compile(
     r"get_ipython\(\)\.run_line_magic\('unload_ext', (?P<line>'\s*kailash_nb(?:\.notebook)?\s*')\)"
 )
 _MODULE = "__import__('kailash_nb.notebook.magics', fromlist=['magics'])"
+
+
+# What the rewritten calls look like, to show them as written again.
+_AWAITED_LINE = re.compile(rf"\(await {re.escape(_MODULE)}\.line_magic_async\(get_ipython\(\), (?P<line>{_STRING})\)\)")
+_AWAITED_CELL = re.compile(
+    rf"await {re.escape(_MODULE)}\.cell_magic_async\(get_ipython\(\), (?P<line>{_STRING}), {_STRING}\)"
+)
+_AWAITED_UNLOAD = re.compile(
+    rf"\(await {re.escape(_MODULE)}\.unload_async\(get_ipython\(\), (?P<line>{_STRING})\)\)"
+)
 
 
 def _subcommand(line_literal: str) -> str:
@@ -129,6 +143,34 @@ def _compiles_with_await(source: str) -> bool:
     except SyntaxError:
         return False
     return True
+
+
+def as_written(line: str) -> str:
+    """``line`` of a transformed cell with the kailash calls this module wrote shown as magics again:
+    ``r = (await ...line_magic_async(get_ipython(), 'run'))`` reads ``r = %kailash run``.
+
+    IPython's own ``get_ipython().run_line_magic('kailash', 'run')`` and ``%kailash run`` are the same
+    call by then, so both are shown as the magic.
+    """
+    if _MODULE not in line:
+        return line
+    line = _AWAITED_CELL.sub(lambda m: f"%%{MAGIC_NAME} {ast.literal_eval(m.group('line'))}".rstrip(), line)
+    line = _AWAITED_LINE.sub(lambda m: f"%{MAGIC_NAME} {ast.literal_eval(m.group('line'))}".rstrip(), line)
+    return _AWAITED_UNLOAD.sub(lambda m: f"%unload_ext {ast.literal_eval(m.group('line'))}", line)
+
+
+def show_as_written(filename: str) -> None:
+    """Show the kailash magics of the cell cached under ``filename`` as written, in its tracebacks.
+
+    IPython caches a cell's transformed text in ``linecache`` under the name its code is compiled
+    with; the magic's coroutine calls this with the file name of the cell that awaits it. The line
+    count stays, so every line number still points at the same statement.
+    """
+    entry = linecache.cache.get(filename)
+    if entry is None or len(entry) != 4 or not any(_MODULE in line for line in entry[2]):
+        return
+    size, mtime, lines, name = entry
+    linecache.cache[filename] = (size, mtime, [as_written(line) for line in lines], name)
 
 
 def install(shell: InteractiveShell) -> None:

@@ -3,47 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
+from notebook_cells import raised, run
 
 from kailash_nb.notebook.errors import NotAwaitedError
 from kailash_nb.workflow import Workflow, WorkflowResult
-
-
-@pytest.fixture
-def shell(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
-    monkeypatch.setenv("KAILASH_NB_WIDGETS", "0")
-    config = Config()
-    config.HistoryManager.enabled = False
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "kailash_nb.notebook")
-    try:
-        yield ip
-    finally:
-        ip.run_line_magic("unload_ext", "kailash_nb.notebook")
-        InteractiveShell.clear_instance()
-
-
-def run(ip: InteractiveShell, *cells: str) -> list[Any]:
-    """Run cells as ipykernel does (the transformed cell, as a coroutine on one loop); return results."""
-
-    async def main() -> list[Any]:
-        results = []
-        for cell in cells:
-            result = await ip.run_cell_async(cell, transformed_cell=ip.transform_cell(cell), silent=False)
-            results.append(result)
-        return results
-
-    return asyncio.run(main())
-
-
-def raised(result: Any) -> BaseException | None:
-    return result.error_before_exec or result.error_in_exec
 
 
 def test_cells_define_and_run_nodes_with_connections_and_await(shell: InteractiveShell) -> None:
