@@ -33,12 +33,18 @@ __all__ = [
 
 
 def load_ipython_extension(ip: InteractiveShell) -> None:
-    """Register the magics, the input transformer and the displays (a second load does nothing)."""
+    """Register the magics, the input transformer and the displays (a second load does nothing).
+
+    Loaded by a cell, the transformer starts with the next cell: the magics remember that, so that an
+    awaiting magic in the same cell explains it instead of giving the general advice.
+    """
     from . import formatters, transform
     from .magics import KailashMagics
 
     if KailashMagics.__name__ not in ip.magics_manager.registry:
-        ip.register_magics(KailashMagics(ip))
+        magics = KailashMagics(ip)
+        ip.register_magics(magics)
+        magics.loaded_mid_cell()
     transform.install(ip)
     formatters.register(ip)
 

@@ -47,6 +47,21 @@ class KailashMagics(Magics):
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
         self.session = NotebookSession(shell.user_ns)
+        #: Set by ``%load_ext`` run inside a cell: IPython transformed that cell before the input
+        #: transformer existed, so its awaiting magics were not rewritten. Cleared when the next
+        #: code runs (``pre_execute``).
+        self.loaded_in_running_cell = False
+
+    def loaded_mid_cell(self) -> None:
+        """Note that the extension was just loaded, until the next cell (or other code) starts."""
+        events = self.shell.events
+        self.loaded_in_running_cell = True
+
+        def next_execution() -> None:
+            self.loaded_in_running_cell = False
+            events.unregister("pre_execute", next_execution)
+
+        events.register("pre_execute", next_execution)
 
     @no_var_expand
     @line_cell_magic
@@ -56,12 +71,16 @@ class KailashMagics(Magics):
             self._define(args, connections, cell)
             if args.no_run:
                 return None
+            if self.loaded_in_running_cell:
+                raise NotAwaitedError(self._loaded_too_late(f"%%kailash {args.node}"))
             raise NotAwaitedError(
                 f"%%kailash {args.node}: running a node awaits on the kernel's event loop, which only works "
                 "when the cell starts with %%kailash and the kailash_nb extension is loaded "
                 "(%load_ext kailash_nb); the node was defined, run it with `%kailash run` or add --no-run"
             )
         name, args = arguments.parse_line(line)
+        if name in _AWAITING and self.loaded_in_running_cell:
+            raise NotAwaitedError(self._loaded_too_late(f"%kailash {name}"))
         if name in _AWAITING:
             call = _SESSION_CALLS.get(name)
             instead = (f"from such code use `await kailash_nb.notebook.current_session().{call}`" if call
@@ -77,6 +96,16 @@ class KailashMagics(Magics):
         return getattr(self, f"_cmd_{name}")(args)
 
     kailash.__doc__ = arguments.help_text()
+
+    @staticmethod
+    def _loaded_too_late(magic: str) -> str:
+        return (
+            f"{magic} was not awaited because the kailash_nb extension was loaded in this same cell: IPython "
+            f"rewrites a cell before running it, and %load_ext ran after that, so the extension's input "
+            f"transformer did not see {magic}. Load the extension in an earlier cell; in terminal IPython or "
+            f"for a .ipy script, start IPython with it: `ipython --ext kailash_nb` (`ipython --ext kailash_nb "
+            f"script.ipy`)"
+        )
 
     def as_shown(self, error: BaseException, magic: str) -> BaseException | None:
         """What a cell running ``magic`` raises for ``error`` (``None``: ``error`` as it is).

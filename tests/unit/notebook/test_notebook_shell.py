@@ -301,3 +301,22 @@ def test_a_name_bound_to_one_of_the_sessions_mocks_needs_no_force(shell: Interac
     assert [raised(r) for r in results] == [None] * 3
     session = current_session(shell)
     assert shell.user_ns["backup"] is session.mocks["backup"] is not session.mocks["api"]
+
+
+def test_an_awaiting_magic_in_the_cell_that_loads_the_extension_names_that_cause(bare_shell: InteractiveShell) -> None:
+    results = run(
+        bare_shell,
+        "%load_ext kailash_nb\nget_ipython().run_cell_magic('kailash', 'n --no-run', 'result = {\"v\": 1}')\n"
+        "r = %kailash run",
+        "r = %kailash run",
+        "def later():\n    return get_ipython().run_line_magic('kailash', 'run')\nlater()",
+    )
+    error = raised(results[0])
+    assert isinstance(error, NotAwaitedError)
+    assert str(error).startswith(
+        "%kailash run was not awaited because the kailash_nb extension was loaded in this same cell: "
+    )
+    assert "Load the extension in an earlier cell" in str(error) and "`ipython --ext kailash_nb`" in str(error)
+    assert raised(results[1]) is None and bare_shell.user_ns["r"].get_output("n", "v") == 1
+    later = raised(results[2])
+    assert isinstance(later, NotAwaitedError) and "not work inside a def" in str(later)
