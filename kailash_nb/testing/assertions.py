@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
+from kailash_nb.workflow import validate_timeout
+from kailash_nb.workflow.deadline import Deadline
 
 from .mocks import CallRecord
-from .utils import AsyncTestUtils, Deadline, maybe_await
+from .utils import AsyncTestUtils, maybe_await
 
 if TYPE_CHECKING:
     from kailash_nb.workflow import WorkflowResult
@@ -155,19 +157,21 @@ def assert_no_calls(resource: str, calls: Sequence[CallRecord], method: str | No
 
 # -- time ----------------------------------------------------------------------------------------------
 
-def time_limit(seconds: float) -> Deadline:
+def time_limit(seconds: float | None) -> Deadline:
     """``async with time_limit(2.0): ...``: the body is cancelled at the limit and the assertion fails,
-    naming the limit; a body that raised keeps its own exception."""
+    naming the limit; it fails too when the body blocked the event loop past the limit (it could not be
+    cancelled, only reported). A body that raised keeps its own exception; an outside cancellation
+    propagates. Built on :class:`kailash_nb.workflow.Deadline`, which the ``async with`` gives."""
+    return Deadline(validate_timeout(seconds, what="assert_time_limit(seconds=...)"), error=_time_limit_exceeded)
 
-    def expired(limit: float, elapsed: float) -> BaseException:
-        return WorkflowAssertionError(f"time limit of {limit:g} s exceeded: the block was still running and was "
-                              f"cancelled after {elapsed:.3f} s")
 
-    def blocked(limit: float, elapsed: float) -> BaseException:
-        return WorkflowAssertionError(f"time limit of {limit:g} s exceeded: the block took {elapsed:.3f} s without "
-                              "yielding to the event loop, so it could not be cancelled at the limit")
-
-    return Deadline(seconds, expired, blocked)
+def _time_limit_exceeded(deadline: Deadline) -> WorkflowAssertionError:
+    if deadline.blocked:
+        return WorkflowAssertionError(
+            f"time limit of {deadline.seconds:g} s exceeded: the block took {deadline.elapsed:.3f} s without "
+            "yielding to the event loop, so it could not be cancelled at the limit")
+    return WorkflowAssertionError(f"time limit of {deadline.seconds:g} s exceeded: the block was still running "
+                                  f"and was cancelled after {deadline.elapsed:.3f} s")
 
 
 @dataclass(slots=True, frozen=True)
@@ -335,10 +339,12 @@ class AsyncAssertions:
                 f"did not converge within tolerance {tolerance:g} ({why}{spread}); "
                 f"series of {len(values)} samples: {_format_series(values)}", result)
 
-        def expired(limit: float, elapsed: float) -> BaseException:
-            return failure(f"timeout of {limit:g} s reached")
+        def expired(deadline: Deadline) -> BaseException:
+            return failure(f"timeout of {deadline.seconds:g} s reached")
 
-        async with Deadline(timeout, expired):
+        # samples taken late (a getter that blocked) still count: only sampling cut short fails
+        async with Deadline(validate_timeout(timeout, what="assert_converges(timeout=...)"), error=expired,
+                            fail_when_blocked=False):
             while len(values) < samples:
                 values.append(await maybe_await(getter()))
                 times.append(time.perf_counter() - started)

@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
+from kailash_nb.workflow.deadline import Deadline
 from kailash_nb.workflow.errors import add_note
 
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
-from .utils import Deadline, maybe_await
+from .utils import maybe_await
 
 __all__ = ["AsyncWorkflowTestCase"]
 
@@ -348,9 +349,10 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         """Fail if mock ``name`` (or its ``method``) was called; the message lists the calls."""
         assertions.assert_no_calls(name, self._tracked_calls(name), method)
 
-    def assert_time_limit(self, seconds: float) -> Deadline:
+    def assert_time_limit(self, seconds: float | None) -> Deadline:
         """``async with self.assert_time_limit(2.0): ...``: a body still running at the limit is cancelled
-        and the assertion fails naming the limit; a body that raised keeps its own exception."""
+        and the assertion fails naming the limit, as it does for a body that blocked the event loop past
+        the limit; a body that raised keeps its own exception."""
         return assertions.time_limit(seconds)
 
     # -- recorded calls ------------------------------------------------------------------------------

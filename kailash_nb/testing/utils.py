@@ -8,69 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from kailash_nb.workflow.errors import add_note
+from kailash_nb.workflow import validate_timeout
+from kailash_nb.workflow.deadline import Deadline
 
-__all__ = ["AsyncTestUtils", "Deadline", "maybe_await"]
+__all__ = ["AsyncTestUtils", "maybe_await"]
 
 T = TypeVar("T")
 Condition = Callable[[], Any]
-
-
-class Deadline:
-    """Cancel the current task at ``seconds`` and raise ``on_expiry(seconds, elapsed)`` instead.
-
-    The shared core of ``AsyncTestUtils.timeout`` (``TimeoutError``) and ``assert_time_limit``
-    (``AssertionError``). Like ``asyncio.timeout``, an outside cancellation still propagates, and a body
-    that raised its own exception keeps it. ``blocked_error`` is raised when the body finished past the
-    limit without ever yielding to the loop (blocking code cannot be cancelled).
-    """
-
-    __slots__ = ("_cancelling", "_handle", "_start", "_task", "blocked_error", "elapsed", "expired",
-                 "on_expiry", "seconds")
-
-    def __init__(self, seconds: float, on_expiry: Callable[[float, float], BaseException],
-                 blocked_error: Callable[[float, float], BaseException] | None = None) -> None:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-            raise ValueError(f"time limit must be a positive number of seconds, got {seconds!r}")
-        self.seconds = float(seconds)
-        self.on_expiry = on_expiry
-        self.blocked_error = blocked_error
-        self.expired = False
-        self.elapsed = 0.0
-
-    async def __aenter__(self) -> Deadline:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a time limit needs to run inside an asyncio task")
-        self._task = task
-        self._cancelling = task.cancelling() if hasattr(task, "cancelling") else 0
-        self._start = time.perf_counter()
-        self._handle = asyncio.get_running_loop().call_later(self.seconds, self._expire)
-        return self
-
-    def _expire(self) -> None:
-        self.expired = True
-        self._task.cancel()
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: Any) -> bool:
-        self._handle.cancel()
-        self.elapsed = time.perf_counter() - self._start
-        if self.expired:
-            uncancel = getattr(self._task, "uncancel", None)
-            outside_cancel = uncancel is not None and uncancel() > self._cancelling
-            if outside_cancel:
-                return False
-            if exc_type is None or issubclass(exc_type, asyncio.CancelledError):
-                raise self.on_expiry(self.seconds, self.elapsed) from None
-            return False
-        if exc_type is None and self.blocked_error is not None and self.elapsed > self.seconds:
-            raise self.blocked_error(self.seconds, self.elapsed)
-        return False
 
 
 async def maybe_await(value: Any) -> Any:
@@ -164,11 +111,13 @@ class AsyncTestUtils:
         last: list[Any] = [None]
         checks = [0]
 
-        def expired(seconds: float, elapsed: float) -> BaseException:
-            return TimeoutError(f"condition {_label(condition)} was not met within {seconds:g} s "
+        def expired(deadline: Deadline) -> BaseException:
+            return TimeoutError(f"condition {_label(condition)} was not met within {deadline.seconds:g} s "
                                 f"({checks[0]} checks, last value {last[0]!r})")
 
-        async with Deadline(timeout, expired):
+        # a condition met late (a sync one that blocked) is still met: only a wait cut short fails
+        async with Deadline(validate_timeout(timeout, what="wait_for_condition(timeout=...)"), error=expired,
+                            fail_when_blocked=False):
             while True:
                 checks[0] += 1
                 last[0] = await maybe_await(condition())
@@ -197,18 +146,27 @@ class AsyncTestUtils:
                     await asyncio.sleep(delay * backoff**attempt)
         last = errors[-1]
         tried = "; ".join(f"#{i + 1} {type(e).__name__}: {e}" for i, e in enumerate(errors))
-        add_note(last, f"{_label(operation)} failed {attempts} attempts: {tried}")
+        last.add_note(f"{_label(operation)} failed {attempts} attempts: {tried}")
         raise last
 
     @staticmethod
-    def timeout(seconds: float) -> Deadline:
-        """``async with AsyncTestUtils.timeout(2.0): ...``: cancel the body at the limit, raise ``TimeoutError``."""
+    def timeout(seconds: float | None) -> Deadline:
+        """``async with AsyncTestUtils.timeout(2.0): ...``: cancel the body at the limit and raise
+        ``TimeoutError`` naming the limit; also when the body blocked the event loop past the limit (it
+        could not be cancelled, but did not finish in time). An outside cancellation propagates and a
+        body that raised keeps its own exception. ``None``: no limit. Built on
+        :class:`kailash_nb.workflow.Deadline`, which the ``async with`` gives (``elapsed``, ``expired``...).
+        """
+        return Deadline(validate_timeout(seconds, what="AsyncTestUtils.timeout(seconds=...)"), error=_timed_out)
 
-        def expired(limit: float, elapsed: float) -> BaseException:
-            return TimeoutError(f"did not finish within the timeout of {limit:g} s; cancelled after "
-                                f"{elapsed:.3f} s")
 
-        return Deadline(seconds, expired)
+def _timed_out(deadline: Deadline) -> TimeoutError:
+    if deadline.blocked:
+        return TimeoutError(f"did not finish within the timeout of {deadline.seconds:g} s: it took "
+                            f"{deadline.elapsed:.3f} s without yielding to the event loop, so it could not be "
+                            "cancelled at the limit")
+    return TimeoutError(f"did not finish within the timeout of {deadline.seconds:g} s; cancelled after "
+                        f"{deadline.elapsed:.3f} s")
 
 
 async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:

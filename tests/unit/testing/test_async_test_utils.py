@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import warnings
 
 import pytest
 
 from kailash_nb.testing import AsyncTestUtils
+from kailash_nb.testing.utils import maybe_await
 
 
 def run(coro):
@@ -155,3 +157,51 @@ def test_timeout_lets_an_outside_cancellation_through():
 
     with pytest.raises(asyncio.CancelledError):
         run(main())
+
+
+def test_timeout_keeps_the_bodys_own_exception():
+    async def main():
+        async with AsyncTestUtils.timeout(5):
+            raise KeyError("own")
+
+    with pytest.raises(KeyError, match="own"):
+        run(main())
+
+
+def test_timeout_reports_a_body_that_blocked_past_the_limit():
+    async def main():
+        async with AsyncTestUtils.timeout(0.01):
+            time.sleep(0.03)  # noqa: ASYNC251 - blocking on purpose
+
+    with pytest.raises(TimeoutError, match=r"did not finish within the timeout of 0\.01 s: it took 0\.0\d+ s "
+                                           r"without yielding to the event loop"):
+        run(main())
+
+
+def test_timeout_none_is_no_limit_and_a_bad_value_names_the_option():
+    async def main():
+        async with AsyncTestUtils.timeout(None) as deadline:
+            await asyncio.sleep(0)
+        return deadline
+
+    assert run(main()).seconds is None
+    with pytest.raises(ValueError, match=r"^AsyncTestUtils\.timeout\(seconds=\.\.\.\) must be a positive"):
+        AsyncTestUtils.timeout(0)
+
+
+def test_wait_for_condition_met_by_a_blocking_check_after_the_limit_is_still_met():
+    def slow_but_true():
+        time.sleep(0.03)
+        return "ready"
+
+    assert run(AsyncTestUtils.wait_for_condition(slow_but_true, timeout=0.01)) == "ready"
+    with pytest.raises(ValueError, match=r"^wait_for_condition\(timeout=\.\.\.\) must be"):
+        run(AsyncTestUtils.wait_for_condition(slow_but_true, timeout=-1))
+
+
+def test_maybe_await_awaits_only_awaitables():
+    async def value():
+        return 1
+
+    assert run(maybe_await(value())) == 1
+    assert run(maybe_await(2)) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import traceback
 import unittest
@@ -488,15 +489,39 @@ class TimeLimits(AsyncWorkflowTestCase):
             async with self.assert_time_limit(0.01):
                 time.sleep(0.03)  # noqa: ASYNC251 - blocking on purpose
 
-    async def test_invalid_limit(self):
-        with pytest.raises(ValueError, match="positive number of seconds"):
-            async with self.assert_time_limit(0):
-                pass
+    async def test_invalid_limit_names_the_option(self):
+        for bad in (0, -1, float("nan"), float("inf"), "2"):
+            with pytest.raises(ValueError, match=r"^assert_time_limit\(seconds=\.\.\.\) must be a"):
+                async with self.assert_time_limit(bad):
+                    pass
+
+    async def test_body_that_swallows_its_cancellation_still_fails_the_limit(self):
+        with pytest.raises(AssertionError, match=r"time limit of 0.01 s exceeded: the block was still running"):
+            async with self.assert_time_limit(0.01):
+                with contextlib.suppress(asyncio.CancelledError):  # node code that swallows it
+                    await asyncio.sleep(5)
+
+    async def test_outside_cancellation_propagates(self):
+        async def limited():
+            async with self.assert_time_limit(5):
+                await asyncio.sleep(5)
+
+        task = asyncio.create_task(limited())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def test_the_block_gives_the_deadline(self):
+        async with self.assert_time_limit(5) as deadline:
+            await asyncio.sleep(0)
+        assert (deadline.seconds, deadline.expired, deadline.blocked) == (5.0, False, False)
+        assert 0 <= deadline.elapsed < 5
 
 
 def test_time_limits():
     result = run_case(TimeLimits)
-    assert result.testsRun == 5
+    assert result.testsRun == 8
     assert result.wasSuccessful(), result.errors + result.failures
 
 
