@@ -14,7 +14,9 @@ autoescape on); only this module's own markup is markup.
 
 from __future__ import annotations
 
+import base64
 import difflib
+import json
 import os
 import re
 import tempfile
@@ -143,6 +145,26 @@ class CellView:
     @property
     def source_lines(self) -> int:
         return len(self.result.source.splitlines())
+
+    @property
+    def note(self) -> str:
+        """Why the cell ended as it did, without the status its badge shows: ``cell 5 timed out``."""
+        reason, status = self.result.reason, self.result.status
+        if reason == status:
+            return ""
+        return reason.removeprefix(f"{status}: ")
+
+    @property
+    def notice(self) -> str:
+        """A sentence on how a failing cell ended, when the differences alone do not say it."""
+        status = self.result.status
+        if status in ("timed out", "kernel died"):
+            default = "The cell timed out" if status == "timed out" else "The kernel died while the cell ran"
+            note = self.note or default
+            return f"{note[:1].upper()}{note[1:]}. The cells after it were not run."
+        if status == "changed" and self.note:
+            return f"{self.note[:1].upper()}{self.note[1:]}."
+        return ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -445,7 +467,9 @@ def _best_rendering(data: Mapping[str, Any]) -> Piece:
     if not data:
         return Piece("text", "(empty output)", "")
     mime, value = next(iter(data.items()))
-    return Piece("text", mime, OutputDifference(mime, (value,), ()).text("stored"))
+    text = value if isinstance(value, str) else json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False,
+                                                              default=str)
+    return Piece("text", mime, text)
 
 
 def _html_piece(markup: str) -> Piece:
@@ -461,8 +485,6 @@ def _html_piece(markup: str) -> Piece:
 
 def _data_uri(mime: str, data: str) -> str:
     if mime == "image/svg+xml":
-        import base64
-
         data = base64.b64encode(data.encode("utf-8")).decode("ascii")
     return f"data:{mime};base64,{''.join(data.split())}"
 

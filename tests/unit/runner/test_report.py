@@ -338,26 +338,53 @@ def test_a_cell_that_raised_shows_its_traceback_without_colour_codes(tmp_path):
     assert traceback == "----> 1 x\nFile <node consumer>:2\nKeyError: 'x'"
 
 
+def test_the_outputs_of_a_failing_cell_are_there_too_as_a_notebook_shows_them(tmp_path):
+    raised = cell(12, "run", "raised", stored_outputs=(stream("running\n"), stream("done\n"), shown("3")),
+                  new_outputs=(stream("running\n"), error("KeyError", "'x'")))
+    page = report(tmp_path, [notebook(raised)])
+
+    outputs = page.cell("cell 12: run").one("details", "outputs")
+    assert "open" not in outputs.attrs  # the traceback comes first; the outputs are a click away
+    stored, new = outputs.all(cls="side")
+    assert [(p.one(cls="piece-label").text(), p.one("pre").text()) for p in stored.all(cls="piece")] == [
+        ("stdout", "running\ndone\n"), ("text/plain", "3")]  # streams merged, as they are compared
+    assert [p.one(cls="piece-label").text() for p in new.all(cls="piece")] == ["stdout", "KeyError: 'x'"]
+
+
 def test_cells_that_timed_out_killed_the_kernel_or_did_not_run_say_so(tmp_path):
-    hung = cell(5, "await asyncio.sleep(1e9)", "timed out", reason="no output for 300 s",
+    hung = cell(5, "await asyncio.sleep(1e9)", "timed out", reason="no result after the cell timeout of 300 s",
                 stored_outputs=(stream("waiting\n"),), new_outputs=(stream("waiting\n"),))
-    after = cell(7, "print('after')", "not run", reason="not run: a cell before timed out")
-    died = cell(3, "os._exit(1)", "kernel died", path="notebooks/b.ipynb", reason="the kernel exited with 1")
+    after = cell(7, "print('after')", "not run", reason="not run: cell 5 timed out")
+    died = cell(3, "os._exit(1)", "kernel died", path="notebooks/b.ipynb", reason="the kernel died while the cell ran")
     page = report(tmp_path, [notebook(hung, after), notebook(died, path="notebooks/b.ipynb")])
 
-    assert "The cell timed out: no output for 300 s." in squeeze(page.cell("cell 5: await asyncio.sleep(1e9)").text())
-    assert "The kernel died while the cell ran: the kernel exited with 1." in squeeze(page.cell("cell 3: os._exit(1)")
-                                                                                   .text())
-    outputs = page.cell("cell 5: await asyncio.sleep(1e9)").one("details", "outputs")
+    timed_out = page.cell("cell 5: await asyncio.sleep(1e9)")
+    assert timed_out.one(cls="notice").text() == (
+        "No result after the cell timeout of 300 s. The cells after it were not run.")
+    assert page.cell("cell 3: os._exit(1)").one(cls="notice").text() == (
+        "The kernel died while the cell ran. The cells after it were not run.")
+    outputs = timed_out.one("details", "outputs")
     assert "open" in outputs.attrs and "new, until it stopped" in outputs.text()
     not_run = page.cell("cell 7: print('after')")
     assert "failing" not in not_run.classes
-    assert squeeze(not_run.one("summary").text()) == "not run cell 7: print('after') not run: a cell before timed out"
+    assert squeeze(not_run.one("summary").text()) == "not run cell 7: print('after') cell 5 timed out"
     summary = [squeeze(li.text()) for li in page.one("ol", "failures").all("li")]
     assert summary == [
-        f"timed out {PATH}::cell 5: await asyncio.sleep(1e9) timed out: no output for 300 s",
-        "kernel died notebooks/b.ipynb::cell 3: os._exit(1) kernel died: the kernel exited with 1",
+        f"timed out {PATH}::cell 5: await asyncio.sleep(1e9) timed out: no result after the cell timeout of 300 s",
+        "kernel died notebooks/b.ipynb::cell 3: os._exit(1) kernel died: the kernel died while the cell ran",
     ]
+
+
+def test_a_stored_cell_that_was_never_run_but_has_outputs_says_so(tmp_path):
+    odd = cell(4, "x", "changed", reason="the stored cell was never run but has outputs", compared=False,
+               stored_outputs=(stream("left over\n"),), new_outputs=(stream("fresh\n"),))
+    page = report(tmp_path, [notebook(odd)])
+
+    marked = page.cell("cell 4: x")
+    assert marked.one(cls="notice").text() == "The stored cell was never run but has outputs."
+    outputs = marked.one("details", "outputs")
+    assert "open" in outputs.attrs
+    assert [pre.text() for pre in outputs.all("pre")] == ["left over\n", "fresh\n"]
 
 
 def test_each_failing_cell_links_to_the_next_one_and_back_to_the_summary(tmp_path):
