@@ -87,7 +87,7 @@ def test_a_failing_check_report_shows_the_changed_cell_both_sides_and_loads_noth
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 720}, java_script_enabled=True)
+            context = browser.new_context(viewport={"width": 1280, "height": 720})
             reached_network: list[str] = []
             responses: list[str] = []
             console: list[str] = []
