@@ -9,6 +9,10 @@ import textwrap
 
 import pytest
 
+# pytester (in-process child sessions). Here rather than in tests/unit/testing/conftest.py: pytest refuses
+# pytest_plugins in a conftest below the rootdir whenever the whole suite is collected.
+pytest_plugins = ["pytester"]
+
 CASES = '''
 import asyncio
 
