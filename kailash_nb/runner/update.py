@@ -77,8 +77,9 @@ def accepted_cells(result: NotebookResult, selection: Selection) -> list[CellRes
 def _acceptable(cell: CellResult) -> bool:
     if cell.status == "changed":
         return True
-    never_stored = cell.stored_execution_count is None and cell.status == "passed" and cell.options.check
-    return never_stored and bool(cell.new_outputs or cell.stored_outputs)
+    # A cell stored without ever being run: it gets its outputs and an execution count, as "Run All" and
+    # "Save" in Jupyter would give it, so that it is compared from now on.
+    return cell.stored_execution_count is None and cell.status == "passed" and cell.options.check
 
 
 def refusals(result: NotebookResult) -> list[CellResult]:

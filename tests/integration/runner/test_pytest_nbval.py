@@ -1,0 +1,117 @@
+"""Plain ``pytest --nbval`` with kailash_nb installed: the kit's cell names, readable diffs, images compared,
+and ``-n 2`` safe without ``--dist``. The example notebooks pass unmodified and fail on the changed cell.
+
+pytest runs in a subprocess on copies in a temporary folder, so the stored notebooks are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from kailash_nb.notebook import sanitize_file_path
+from kailash_nb.runner.check import CheckConfig
+from kailash_nb.runner.terminal import Printer
+from kailash_nb.runner.update import update
+
+pytestmark = pytest.mark.integration
+
+NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
+NOTEBOOK = "03_mock_resources_and_calls.ipynb"
+# The node whose code the test changes, and the change: its output changes, its calls do not.
+NODE_HEADER = "%%kailash -w inventory audit"
+ORIGINAL = 'result = {"audited": [item["id"] for item in items]}'
+CHANGED = 'result = {"audited": [item["id"] * 10 for item in items]}'
+
+
+def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JPY_SESSION_NAME", "FORCE_COLOR", "PY_COLORS")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
+         f"--nbval-sanitize-with={sanitize_file_path()}", "-rf", "--color=no", *args],
+        capture_output=True, text=True, cwd=folder, env=env, timeout=600,
+    )
+
+
+def stored_notebook(path: Path, *sources: str) -> Path:
+    """A notebook of ``sources``, its outputs stored by ``kailash-nb update``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(new_notebook(cells=[new_code_cell(source) for source in sources]), path)
+    with open(os.devnull, "w") as sink:
+        assert update(CheckConfig(paths=[str(path)]), printer=Printer(sink)) == 0
+    return path
+
+
+def test_two_workers_keep_each_notebook_on_one_worker_without_dist(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        stored_notebook(tmp_path / "nbs" / f"{name}.ipynb", f"x = {name!r}", "y = x * 2", "z = y + x",
+                        "print(z)")
+
+    run = run_pytest(tmp_path, "-n", "2", "-v", "nbs")
+
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "16 passed" in run.stdout
+    assert "NameError" not in run.stdout
+    assert "PASSED nbs/c.ipynb::cell 3: z = y + x" in run.stdout
+    by_notebook: dict[str, set[str]] = {}
+    for match in re.finditer(r"\[(gw\d)\] .* PASSED nbs/(\w)\.ipynb", run.stdout):
+        by_notebook.setdefault(match.group(2), set()).add(match.group(1))
+    assert sorted(by_notebook) == ["a", "b", "c", "d"]
+    assert all(len(workers) == 1 for workers in by_notebook.values()), by_notebook
+
+
+@pytest.fixture
+def notebook_copy(tmp_path: Path) -> Path:
+    target = tmp_path / NOTEBOOK
+    shutil.copy(NOTEBOOKS / NOTEBOOK, target)
+    return target
+
+
+def test_the_unmodified_example_notebook_passes(notebook_copy: Path) -> None:
+    run = run_pytest(notebook_copy.parent, NOTEBOOK)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(r"\b\d+ passed\b", run.stdout) and "failed" not in run.stdout
+
+
+def test_a_changed_node_fails_on_its_cell_with_a_stored_and_new_diff(notebook_copy: Path) -> None:
+    nb = nbformat.read(notebook_copy, as_version=4)
+    position, cell = next((i, c) for i, c in enumerate(nb.cells, 1) if c.source.startswith(NODE_HEADER))
+    assert ORIGINAL in cell.source, "the notebook changed: update NODE_HEADER/ORIGINAL in this test"
+    cell.source = cell.source.replace(ORIGINAL, CHANGED)
+    nbformat.write(nb, notebook_copy)
+
+    run = run_pytest(notebook_copy.parent, NOTEBOOK)
+
+    assert run.returncode == 1, run.stdout[-3000:]
+    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 1, run.stdout[-3000:]
+    assert failed[0].startswith(f"FAILED {NOTEBOOK}::cell {position}: node audit (workflow inventory)")
+    assert "  text/plain changed:\n    --- stored\n    +++ new" in run.stdout
+    assert re.search(r"^    -audited +\[1, 2, 3\]$", run.stdout, re.MULTILINE), run.stdout[-3000:]
+    assert re.search(r"^    \+audited +\[10, 20, 30\]$", run.stdout, re.MULTILINE), run.stdout[-3000:]
+    assert "<table" not in run.stdout
+
+
+def test_a_changed_workflow_graph_fails_on_its_image(tmp_path: Path) -> None:
+    path = stored_notebook(tmp_path / "graph.ipynb", "%load_ext kailash_nb",
+                           "%%kailash source --no-run\nresult = {'items': [1, 2]}",
+                           "%%kailash sink items=source.items --no-run\nresult = {'n': len(items)}",
+                           "%kailash show")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("items=source.items", "rows=source.items").replace(
+        "len(items)", "len(rows)")
+    nbformat.write(nb, path)
+
+    run = run_pytest(tmp_path, "graph.ipynb")
+
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "FAILED graph.ipynb::cell 4: %kailash show - image 1 changed" in run.stdout
+    assert re.search(r"^image 1 changed \(RMS [\d.]+ > tolerance 2\)$", run.stdout, re.MULTILINE), run.stdout
