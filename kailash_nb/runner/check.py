@@ -111,8 +111,9 @@ def plan(config: CheckConfig) -> list[Path]:
     return longest_first(notebooks, durations)
 
 
-async def check_notebooks(config: CheckConfig, printer: Printer | None = None) -> CheckResult:
-    """Run and judge the notebooks of ``config``; ``printer`` gets a line per notebook as it finishes."""
+async def check_notebooks(config: CheckConfig,
+                          on_result: Callable[[NotebookResult], None] | None = None) -> CheckResult:
+    """Run and judge the notebooks of ``config``; ``on_result`` sees each notebook's result as it finishes."""
     started = perf_counter()
     notebooks = plan(config)
     options = config.options()
@@ -121,8 +122,8 @@ async def check_notebooks(config: CheckConfig, printer: Printer | None = None) -
 
     def done(run: NotebookRun) -> None:
         results[run.path] = judge(run, names[run.path], options)
-        if printer is not None:
-            printer.notebook(results[run.path])
+        if on_result is not None:
+            on_result(results[run.path])
 
     runs = await execute_notebooks(notebooks, workers=config.workers, cell_timeout=config.cell_timeout,
                                    skip=_skipped_cells, on_done=done)
@@ -141,7 +142,7 @@ def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, 
           printer: Printer | None = None, command: str = "kailash-nb check") -> int:
     """``kailash-nb check``: run, print, write the report (and JUnit XML); the exit status (0 passed)."""
     printer = printer or Printer()
-    result = run_until_done(lambda: check_notebooks(config, printer))
+    result = run_until_done(lambda: check_notebooks(config, printer.notebook))
     if not result.ok:
         printer.failures(result.notebooks)
     printer.line()

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 #: How a code cell's execution ended. "raised" says nothing yet about whether the cell was meant to.
 Ending = Literal["ran", "raised", "timed out", "kernel died", "not run", "skipped"]
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]  # ipykernel warns on stderr about unencrypted local TCP
+KERNEL_ARGUMENTS = [
+    "--IPKernelApp.log_level=ERROR",  # ipykernel warns on stderr about unencrypted local TCP
+    "--HistoryManager.enabled=False",  # a test run is not the user's IPython history
+]
+#: A kernel asked to shut down gets this long to exit on its own before it is killed.
+SHUTDOWN_WAIT = 1.0
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class _Kernel:
 async def start_kernel(cwd: Path, startup_timeout: float) -> _Kernel:
     """A fresh kernel of this interpreter in ``cwd``, ready to execute; shut down again if it fails."""
     manager = kernel_manager()
+    manager.shutdown_wait_time = SHUTDOWN_WAIT
     await manager.start_kernel(cwd=str(cwd), env=headless_kernel_env(), extra_arguments=KERNEL_ARGUMENTS)
     client = manager.client()
     client.start_channels()

@@ -46,6 +46,19 @@ class Printer:
         else:
             self.line(f"{self.paint('PASS ', _GREEN)} {result.path}  {cells} cells  {result.seconds:.1f} s")
 
+    def ran(self, result: NotebookResult) -> None:
+        """``ran notebooks/01_tour.ipynb: 16 cells, 1 changed`` as ``update`` runs each notebook."""
+        if result.error is not None:
+            self.line(f"{self.paint('ERROR', _RED)} {result.path}  {result.error}")
+            return
+        counts: dict[str, int] = {}
+        for cell in result.cells:
+            status = "new" if cell.status == "passed" and cell.stored_execution_count is None else cell.status
+            if status not in ("passed", "skipped"):
+                counts[status] = counts.get(status, 0) + 1
+        found = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no change"
+        self.line(f"ran {result.path}: {len(result.cells)} cells, {found}  {result.seconds:.1f} s")
+
     def failures(self, results: Sequence[NotebookResult]) -> None:
         for result in results:
             for cell in result.failed_cells:

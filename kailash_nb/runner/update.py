@@ -78,8 +78,8 @@ def _acceptable(cell: CellResult) -> bool:
     if cell.status == "changed":
         return True
     # A cell stored without ever being run: it gets its outputs and an execution count, as "Run All" and
-    # "Save" in Jupyter would give it, so that it is compared from now on.
-    return cell.stored_execution_count is None and cell.status == "passed" and cell.options.check
+    # "Save" in Jupyter would give it (so that it is compared from now on, unless it is ignored).
+    return cell.stored_execution_count is None and cell.status == "passed"
 
 
 def refusals(result: NotebookResult) -> list[CellResult]:
@@ -118,7 +118,7 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
     selection = selection or Selection()
     printer = printer or Printer()
     check_selection(plan(config), selection)
-    result = run_until_done(lambda: check_notebooks(config, printer))
+    result = run_until_done(lambda: check_notebooks(config, printer.ran))
     printer.line()
     refused = 0
     accepted = 0
