@@ -294,3 +294,13 @@ def test_sanitized_differences_still_pass(workdir: Path) -> None:
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="at 0x7f0000abcdef\n")]
     write(workdir / "addr.ipynb", [cell])
     assert run_check("addr.ipynb")[0] == 0
+
+
+def test_check_outside_a_project_prints_no_warning(workdir: Path) -> None:
+    write(workdir / "plain.ipynb", [new_code_cell("print('hello')")])
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "PYTHONWARNINGS"))}
+    run = subprocess.run([sys.executable, "-W", "default", "-m", "kailash_nb.cli", "check", "plain.ipynb"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr == ""
+    assert "arning" not in run.stdout
