@@ -125,5 +125,5 @@ def _check_node_id(node_id: object) -> None:
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     import difflib  # only on this error path: keeps the import of the engine light
 
-    matches = difflib.get_close_matches(name, list(candidates), n=1)
+    matches = difflib.get_close_matches(name, list(candidates))  # best first
     return f" (did you mean {matches[0]!r}?)" if matches else ""

@@ -38,10 +38,9 @@ def compile_node(node_id: str, code: str) -> NodeCode:
     try:
         compiled = compile(source, filename, "exec", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except SyntaxError as exc:
-        lines = source.splitlines()
         lineno = exc.lineno
-        line = lines[lineno - 1] if lineno and 0 < lineno <= len(lines) else exc.text
-        line = line.rstrip("\n") if line else None
+        lines = source.splitlines()
+        line = lines[lineno - 1] if lineno and lineno <= len(lines) else None
         where = f", line {lineno}" if lineno else ""
         shown = f"\n    {line.strip()}" if line else ""
         raise NodeSyntaxError(
@@ -58,8 +57,8 @@ def compile_node(node_id: str, code: str) -> NodeCode:
 def _filename(node_id: str, source: str) -> str:
     """``<node ID>``, or with a content hash when another node of that id had other code."""
     name = f"<node {node_id}>"
-    cached = linecache.cache.get(name)
-    if cached is None or "".join(cached[2]) == source:
+    known = linecache.getlines(name)  # [] when no node of that id was compiled yet
+    if not known or "".join(known) == source:
         return name
     digest = f"{zlib.crc32(source.encode()):08x}"
     return f"<node {node_id} {digest}>"

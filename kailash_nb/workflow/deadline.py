@@ -7,7 +7,6 @@ testing kit's timeouts are built on it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Callable
 from types import TracebackType
@@ -74,8 +73,6 @@ class Deadline:
         self._loop = loop
         self._task = task
         self._cancelling = task.cancelling()  # cancel requests already pending are not ours to judge
-        self.expired = self.blocked = False
-        self.elapsed = 0.0
         self._started = loop.time()
         self._timeout = asyncio.timeout_at(None if self.seconds is None else self._started + self.seconds)
         await self._timeout.__aenter__()
@@ -84,15 +81,15 @@ class Deadline:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
         timeout = self._timeout
-        # asyncio's own verdict (TimeoutError for the cancellation it caused) is set aside: the verdict is
-        # decided below, the same way on every 3.11 release (early ones ignore requests pending on entry)
-        with contextlib.suppress(TimeoutError):
-            await timeout.__aexit__(exc_type, exc, tb)
+        # asyncio.timeout is told nothing of the exception, so it only disarms and withdraws its own cancel
+        # request; what to raise is decided here, the same way on every 3.11 release (early ones do not
+        # tell requests pending on entry from new ones)
+        await timeout.__aexit__(None, None, None)
         self.elapsed = self._loop.time() - self._started
         self.expired = timeout.expired()
+        self.blocked = not self.expired and self.seconds is not None and self.elapsed >= self.seconds
         if self.expired:
-            # asyncio.timeout withdrew its own cancel request; any left beyond those found on entry came from outside
-            outside = self._task.cancelling() > self._cancelling
+            outside = self._task.cancelling() > self._cancelling  # requests left beyond ours came from outside
             if exc is None:
                 if outside:  # the body swallowed both cancellations: the outside one still stands
                     raise asyncio.CancelledError
@@ -100,7 +97,6 @@ class Deadline:
             if isinstance(exc, asyncio.CancelledError) and not outside:
                 raise self.error(self) from exc
             return False  # the body's own exception, or an outside cancellation
-        self.blocked = self.seconds is not None and self.elapsed >= self.seconds
         if exc is None and self.blocked and self.fail_when_blocked:
             raise self.error(self)
         return False

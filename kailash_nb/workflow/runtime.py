@@ -82,8 +82,7 @@ class AsyncLocalRuntime:
         if targets is not None or reuse:
             run.plan_partial(targets, reuse or {})
         limit = self.timeout if timeout is None else timeout
-        started = perf_counter()
-        run.started = run.result.started = started
+        run.started = run.result.started = perf_counter()  # node timings count from here
         if limit is None:
             await run.schedule()
         else:
@@ -93,38 +92,35 @@ class AsyncLocalRuntime:
                     await run.schedule()
             except _Expired:
                 run.expired(limit)
-        return run.finish(perf_counter() - started)
+        return run.finish()
 
     def execute(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any) -> WorkflowResult:
         """Run synchronously where no event loop is running (a script); in a notebook, ``await`` instead."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            loop_running = False
+            pass  # no loop: run one (outside this handler, so that a failing run is not chained to it)
         else:
-            loop_running = True
-        if not loop_running:
-            return asyncio.run(self.execute_workflow_async(workflow, inputs, **options))
-        raise EventLoopRunningError(
-            "AsyncLocalRuntime.execute() cannot run inside a running event loop (a notebook or async code "
-            "runs one); use `result = await runtime.execute_workflow_async(workflow, inputs)` instead"
-        )
+            raise EventLoopRunningError(
+                "AsyncLocalRuntime.execute() cannot run inside a running event loop (a notebook or async code "
+                "runs one); use `result = await runtime.execute_workflow_async(workflow, inputs)` instead"
+            )
+        return asyncio.run(self.execute_workflow_async(workflow, inputs, **options))
 
 
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "deadline", "inputs", "interrupted", "limit", "nodes", "resources", "result", "reused",
-                 "started", "workflow")
+    __slots__ = ("_base", "deadline", "interrupted", "limit", "nodes", "resources", "result", "reused", "started",
+                 "workflow")
+    started: float  # perf_counter() when scheduling began: node timings count from it
 
     def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
                  resources: ResourceRegistry | MappingResources, namespace: Mapping[str, Any] | None) -> None:
         self.workflow = workflow
-        self.inputs = inputs
         self.resources = resources
         self.limit = runtime.max_concurrency
         self.result = WorkflowResult(workflow, inputs)
-        self.started = 0.0
         self.nodes: tuple[str, ...] = workflow.order  # the nodes this run covers, in plan order
         self.reused: Mapping[str, Mapping[str, Any]] = {}
         self.deadline: Deadline | None = None  # the run's timeout, when it has one
@@ -266,7 +262,7 @@ class _Run:
                         if outcome is not None:
                             await outcome
             output = namespace.get("result", _MISSING)
-            if type(output) is not dict and not isinstance(output, dict):
+            if not isinstance(output, dict):
                 raise _result_error(node_id, output)
         except asyncio.CancelledError:
             result.node_status[node_id] = "cancelled"
@@ -306,14 +302,14 @@ class _Run:
                 f"node {node_id!r} {why}: workflow {self.workflow.name!r} ran past its timeout of {limit} s"
             )
 
-    def finish(self, elapsed: float) -> WorkflowResult:
+    def finish(self) -> WorkflowResult:
         result = self.result
         status = result.node_status
         for node_id in self.nodes:
             status.setdefault(node_id, "skipped")
         result.node_status = {node_id: status[node_id] for node_id in self.nodes}
         result.status = "success" if all(s == "success" for s in status.values()) else "failed"
-        result.execution_time = elapsed
+        result.execution_time = perf_counter() - self.started
         return result
 
 

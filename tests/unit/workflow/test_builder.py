@@ -1,4 +1,5 @@
 import itertools
+from typing import Any, cast
 
 import pytest
 
@@ -37,9 +38,9 @@ def test_build_returns_immutable_workflow_with_plan():
     assert wf.roots == ("a",)
     assert [c.target_input for c in wf.connections] == ["x", "y"]
     with pytest.raises(TypeError):
-        wf.nodes["d"] = wf.nodes["a"]  # type: ignore[index]
+        cast(Any, wf.nodes)["d"] = wf.nodes["a"]
     with pytest.raises(AttributeError):
-        wf.name = "other"  # type: ignore[misc]
+        cast(Any, wf).name = "other"
 
 
 def test_builder_changes_after_build_do_not_touch_the_workflow():
@@ -162,7 +163,7 @@ def test_node_timeout_must_be_positive_finite_seconds(timeout):
 
 def test_node_code_must_be_a_string():
     with pytest.raises(TypeError, match="node 'a': code must be a str"):
-        AsyncWorkflowBuilder("wf").add_async_code("a", None)  # type: ignore[arg-type]
+        AsyncWorkflowBuilder("wf").add_async_code("a", cast(Any, None))
 
 
 def test_node_keeps_dedented_source_and_description():
@@ -175,3 +176,66 @@ def test_node_keeps_dedented_source_and_description():
     assert node.description == "makes x"
     assert node.timeout == 2
     assert node.filename == "<node described_node>"
+
+
+def test_a_syntax_error_without_a_line_is_still_a_node_syntax_error():
+    with pytest.raises(NodeSyntaxError) as info:
+        AsyncWorkflowBuilder("wf").add_async_code("n", "x = 1\0")
+    assert str(info.value) == "node 'n' has a syntax error: source code string cannot contain null bytes"
+    assert (info.value.lineno, info.value.line) == (None, None)
+
+
+def test_a_syntax_error_on_the_last_line_shows_that_line():
+    with pytest.raises(NodeSyntaxError) as info:
+        AsyncWorkflowBuilder("wf").add_async_code("n", "x = 1\n    return x")
+    assert str(info.value) == "node 'n' has a syntax error, line 2: unexpected indent\n    return x"
+    assert (info.value.lineno, info.value.line) == (2, "    return x")
+
+
+def test_a_compile_time_error_without_source_text_shows_the_line_from_the_node():
+    with pytest.raises(NodeSyntaxError) as info:
+        AsyncWorkflowBuilder("wf").add_async_code("n", "x = 1\nreturn x")
+    assert str(info.value) == "node 'n' has a syntax error, line 2: 'return' outside function\n    return x"
+
+
+def test_node_code_must_be_a_string_naming_the_type():
+    with pytest.raises(TypeError) as info:
+        AsyncWorkflowBuilder("wf").add_async_code("a", cast(Any, b"result = {}"))
+    assert str(info.value) == "node 'a': code must be a str of Python source, got bytes"
+
+
+def test_node_source_drops_leading_and_trailing_blank_lines_but_keeps_indentation_inside():
+    wf = AsyncWorkflowBuilder("wf").add_async_code("n", "\n\n  \nif True:\n    result = {}\n\n\n   \n").build()
+    assert wf.nodes["n"].source == "if True:\n    result = {}\n"
+
+
+def test_node_lines_are_in_the_line_cache_for_tracebacks():
+    import linecache
+
+    wf = AsyncWorkflowBuilder("wf").add_async_code("cached_lines", "x = 1\nresult = {'x': x}").build()
+    filename = wf.nodes["cached_lines"].filename
+    assert linecache.getline(filename, 1) == "x = 1\n"
+    assert linecache.getlines(filename) == ["x = 1\n", "result = {'x': x}\n"]
+
+
+def test_a_node_id_reused_with_other_code_gets_its_own_file_name():
+    import zlib
+
+    first = AsyncWorkflowBuilder("wf").add_async_code("reused_id", "result = {'v': 1}").build().nodes["reused_id"]
+    other = AsyncWorkflowBuilder("wf").add_async_code("reused_id", "result = {'v': 2}").build().nodes["reused_id"]
+    again = AsyncWorkflowBuilder("wf").add_async_code("reused_id", "result = {'v': 1}").build().nodes["reused_id"]
+    assert first.filename == again.filename == "<node reused_id>"
+    assert other.filename == f"<node reused_id {zlib.crc32(other.source.encode()):08x}>"
+
+
+@pytest.mark.parametrize("name", ["", "  ", None, 3])
+def test_a_workflow_name_must_be_a_non_empty_string(name):
+    with pytest.raises(InvalidNodeIdError) as info:
+        AsyncWorkflowBuilder(name)
+    assert str(info.value) == f"workflow name must be a non-empty string, got {name!r}"
+
+
+@pytest.mark.parametrize("path", [None, 3])
+def test_a_source_output_that_is_not_a_string_is_an_invalid_path(path):
+    with pytest.raises(InvalidPathError, match=r"source output must be a dotted path"):
+        builder("a", "b").add_connection("a", path, "b", "v")

@@ -184,7 +184,9 @@ def test_an_outside_cancellation_propagates_untouched():
 def cancel_from_outside_as_the_limit_passes() -> None:
     """Ask the loop to cancel the current task from a callback, then block past the limit: when the body next
     awaits, the outside request and the deadline's expiry reach it together, as one CancelledError."""
-    asyncio.get_running_loop().call_soon(asyncio.current_task().cancel)
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().call_soon(task.cancel)
     block_the_loop(0.02)
 
 
@@ -310,3 +312,25 @@ def test_a_deadline_needs_a_task():
     error = asyncio.run(main())
     assert isinstance(error, RuntimeError)
     assert str(error) == "a Deadline must be entered inside an asyncio task"
+
+
+def test_a_deadline_not_yet_entered_has_nothing_to_report():
+    deadline = Deadline(1)
+    assert (deadline.expired, deadline.blocked, deadline.elapsed) == (False, False, 0.0)
+    assert deadline.fail_when_blocked is True
+
+
+def test_a_deadline_reused_after_blocking_reports_the_new_block_only():
+    async def main():
+        deadline = Deadline(0.01, fail_when_blocked=False)
+        async with deadline:
+            block_the_loop(0.02)
+        first = deadline.blocked
+        with pytest.raises(TimeoutError):
+            async with deadline:
+                await asyncio.sleep(10)
+        return first, deadline
+
+    first, deadline = asyncio.run(main())
+    assert first is True
+    assert (deadline.expired, deadline.blocked) == (True, False)

@@ -100,3 +100,19 @@ def test_a_built_workflow_knows_each_node_s_plan_position():
     assert dict(wf.indegree) == {"c": 1, "a": 0, "b": 0}
     assert dict(wf.predecessors) == {"c": ("a",), "a": (), "b": ()}
     assert dict(wf.successors) == {"c": (), "a": ("c",), "b": ()}
+
+
+def test_result_prefix_with_one_key_reaches_that_key():
+    assert resolve_path(OUTPUT, "result.items", node="p") == [10, 20, 30]
+
+
+def test_a_workflow_repr_shows_nodes_in_plan_order_and_connections():
+    wf = (AsyncWorkflowBuilder("etl")
+          .add_async_code("load", "result = {}")
+          .add_async_code("extract", "result = {}")
+          .add_async_code("report", "result = {}")
+          .add_connection("extract", "rows", "load", "rows")
+          .add_connection("load", "meta.count", "report", "count")
+          .build())
+    assert repr(wf) == ("Workflow('etl', nodes=[extract, load, report], "
+                        "connections=[extract.rows->load.rows, load.meta.count->report.count])")

@@ -1,4 +1,5 @@
 import asyncio
+from typing import Any, cast
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_names_must_be_unique_and_factories_callable():
     with pytest.raises(ValueError, match="resource 'x' is already registered"):
         registry.register_factory("x", object)
     with pytest.raises(TypeError, match="resource 'y': factory must be callable"):
-        registry.register_factory("y", 42)  # type: ignore[arg-type]
+        registry.register_factory("y", cast(Any, 42))
     assert registry.names == ("x",) and "x" in registry
 
 
@@ -137,7 +138,8 @@ def test_resources_must_be_a_registry_or_a_mapping(resources):
 
 
 def test_a_mapping_of_resources_is_copied_when_the_run_starts():
-    wf = AsyncWorkflowBuilder("wf").add_async_code("n", "await asyncio.sleep(0)\nresult = {'db': await get_resource('db')}").build()
+    code = "await asyncio.sleep(0)\nresult = {'db': await get_resource('db')}"
+    wf = AsyncWorkflowBuilder("wf").add_async_code("n", code).build()
     resources = {"db": "first"}
 
     async def main():
@@ -147,3 +149,44 @@ def test_a_mapping_of_resources_is_copied_when_the_run_starts():
         return await running
 
     assert asyncio.run(main()).get_output("n", "db") == "first"
+
+
+def test_a_registered_instance_is_what_get_returns():
+    instance = object()
+
+    async def main():
+        registry = ResourceRegistry()
+        registry.register_instance("config", instance)
+        return await registry.get("config")
+
+    assert asyncio.run(main()) is instance
+
+
+def test_a_factory_can_use_another_resource_of_the_registry():
+    async def main():
+        registry = ResourceRegistry()
+        registry.register_factory("pool", lambda: ["connection"])
+
+        async def repository():
+            return {"pool": await registry.get("pool")}
+
+        registry.register_factory("repository", repository)
+        async with asyncio.timeout(5):  # a registry-wide lock would deadlock here
+            return await registry.get("repository"), registry.names
+
+    assert asyncio.run(main()) == ({"pool": ["connection"]}, ("pool", "repository"))
+
+
+@pytest.mark.parametrize("name", ["", 3, None])
+def test_a_resource_name_must_be_a_non_empty_string(name):
+    registry = ResourceRegistry()
+    with pytest.raises(ValueError) as info:
+        registry.register_instance(name, object())
+    assert str(info.value) == f"resource name must be a non-empty string, got {name!r}"
+    assert registry.names == ()
+
+
+def test_a_factory_that_is_not_callable_is_named_with_its_type():
+    with pytest.raises(TypeError) as info:
+        ResourceRegistry().register_factory("db", cast(Any, 42))
+    assert str(info.value) == "resource 'db': factory must be callable, got int"

@@ -1,5 +1,6 @@
 import asyncio
 import gc
+import time
 import traceback
 
 import pytest
@@ -524,3 +525,112 @@ def test_raise_for_status_notes_the_other_failed_nodes():
     with pytest.raises(KeyError):
         result.raise_for_status()  # a second call does not repeat the note
     assert info.value.__notes__ == ["workflow 'wf' also failed in node 'b': ValueError: v"]
+
+
+# -- what node code sees ---------------------------------------------------------------------------
+
+def test_node_code_always_has_the_real_builtins():
+    result = asyncio.run(AsyncLocalRuntime().execute_workflow_async(
+        one("result = {'n': len([1, 2])}"), namespace={"__builtins__": {"len": None}}))
+    assert result.get_output("n", "n") == 2
+
+
+def test_node_code_runs_as_module_kailash_node_unless_the_namespace_names_one():
+    code = "class Box:\n    pass\nresult = {'name': __name__, 'module': Box.__module__}"
+    assert run(one(code)).get_output("n") == {"name": "__kailash_node__", "module": "__kailash_node__"}
+    in_notebook = asyncio.run(AsyncLocalRuntime().execute_workflow_async(one(code), namespace={"__name__": "__main__"}))
+    assert in_notebook.get_output("n") == {"name": "__main__", "module": "__main__"}
+
+
+def test_node_code_does_not_inherit_the_engine_s_future_imports():
+    code = "def f(x: int) -> str:\n    return str(x)\nresult = {'annotations': f.__annotations__}"
+    assert run(one(code)).get_output("n", "annotations") == {"x": int, "return": str}
+
+
+def test_the_result_keeps_the_inputs_of_the_run():
+    assert run(one("result = {}"), {"a": 1}).inputs == {"a": 1}
+
+
+@pytest.mark.parametrize(("code", "log"), [
+    ("print('a', 1)", "a 1\n"),
+    ("print('a', 'b', sep=None, end=None)", "a b\n"),
+    ("print()", "\n"),
+    ("print('a', end='')\nprint('b')", "ab\n"),
+])
+def test_prints_are_logged_as_print_would_write_them(code, log):
+    assert run(one(code + "\nresult = {}")).logs == {"n": log}
+
+
+def test_print_to_a_file_gets_every_option():
+    class File:
+        def __init__(self):
+            self.text = ""
+            self.flushes = 0
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            self.flushes += 1
+
+    plain, flushed = File(), File()
+    code = "print('a', 'b', sep='-', end='!', file=plain)\nprint('c', file=flushed, flush=True)\nresult = {}"
+    result = asyncio.run(AsyncLocalRuntime().execute_workflow_async(
+        one(code), namespace={"plain": plain, "flushed": flushed}))
+    assert result.logs == {}
+    assert (plain.text, plain.flushes) == ("a-b!", 0)
+    assert (flushed.text, flushed.flushes) == ("c\n", 1)
+
+
+# -- calling the runtime -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("workflow", "message"), [
+    (AsyncWorkflowBuilder("wf"), "expected a Workflow (call .build() on the builder first), got AsyncWorkflowBuilder"),
+    ({"nodes": []}, "expected a Workflow, got dict"),
+])
+def test_something_else_than_a_workflow_is_a_type_error_naming_it(workflow, message):
+    with pytest.raises(TypeError) as info:
+        run(workflow)
+    assert str(info.value) == message
+
+
+def test_execution_time_covers_the_nodes_and_fits_in_the_call():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("a", "await asyncio.sleep(0.01)\nresult = {}")
+          .add_async_code("b", "await asyncio.sleep(0.01)\nresult = {}")
+          .add_connection("a", "v", "b", "v")
+          .build())
+    before = time.perf_counter()
+    result = AsyncLocalRuntime().execute(wf, targets=["a"])
+    after = time.perf_counter()
+    assert result.node_status == {"a": "success"}
+    assert result.node_timings["a"].end <= result.execution_time <= after - before
+    assert before <= result.started <= after - result.execution_time
+
+
+def test_sync_execute_passes_inputs_and_options_on():
+    wf = diamond()
+    ran: list[str] = []
+    result = AsyncLocalRuntime().execute(wf, {"ran": ran, "base": 1}, targets=["right"])
+    assert sorted(ran) == ["right", "source"]
+    assert result.get_output("right", "v") == 10
+
+
+def test_sync_execute_inside_a_running_loop_says_what_to_do_instead():
+    async def main():
+        AsyncLocalRuntime().execute(one("result = {}"))
+
+    with pytest.raises(EventLoopRunningError) as info:
+        asyncio.run(main())
+    assert str(info.value) == (
+        "AsyncLocalRuntime.execute() cannot run inside a running event loop (a notebook or async code runs one); "
+        "use `result = await runtime.execute_workflow_async(workflow, inputs)` instead")
+    gc.collect()
+
+
+def test_reuse_without_targets_runs_every_other_node():
+    ran: list[str] = []
+    result = run(diamond(), {"ran": ran, "base": 1}, reuse={"source": {"v": 5}})
+    assert sorted(ran) == ["left", "right", "sink"]
+    assert list(result.node_status) == ["left", "right", "sink"]
+    assert result.get_output("sink", "total") == 56

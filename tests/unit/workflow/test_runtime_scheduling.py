@@ -164,3 +164,38 @@ def test_the_default_concurrency_bound_is_ten():
 def test_max_concurrency_must_be_a_positive_int_or_none(bad):
     with pytest.raises(ValueError, match=rf"^max_concurrency must be a positive int or None, got {bad!r}$"):
         AsyncLocalRuntime(max_concurrency=bad)
+
+
+def test_a_finished_node_starts_every_successor_it_made_ready_even_after_one_still_waiting():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("fast", "result = {'v': 1}")
+          .add_async_code("slow", "await other_started.wait()\nresult = {'v': 2}")
+          .add_async_code("join", "result = {'sum': a + b}")  # waits for fast and slow
+          .add_async_code("other", "other_started.set()\nresult = {'v': v}")  # waits for fast only
+          .add_connection("fast", "v", "join", "a")
+          .add_connection("fast", "v", "other", "v")
+          .add_connection("slow", "v", "join", "b")
+          .build())
+
+    async def main():
+        runtime = AsyncLocalRuntime()
+        async with asyncio.timeout(5):  # slow never finishes if other never starts
+            return await runtime.execute_workflow_async(wf, {"other_started": asyncio.Event()})
+
+    result = asyncio.run(main())
+    assert result.status == "success"
+    assert result.get_output("join", "sum") == 3
+
+
+def test_a_partial_run_ignores_successors_outside_it():
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("source", "result = {'v': 1}")
+          .add_async_code("outside", "ran.append('outside')\nresult = {}")
+          .add_async_code("target", "ran.append('target')\nresult = {'v': v}")
+          .add_connection("source", "v", "outside", "v")  # the first successor is not part of the run
+          .add_connection("source", "v", "target", "v")
+          .build())
+    ran: list[str] = []
+    result = run(wf, {"ran": ran}, targets=["target"])
+    assert ran == ["target"]
+    assert result.node_status == {"source": "success", "target": "success"}
