@@ -151,21 +151,21 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("demo", help="run a short example workflow and print its result")
 
-    timeout = {"type": float, "default": DEFAULT_CELL_TIMEOUT, "metavar": "SECONDS",
-               "help": "limit for each cell (default %(default)g)"}
-    keep_going = {"action": "store_true", "help": "run every cell even after one fails (still exits 1)"}
+    def run_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--cell-timeout", type=_seconds, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                             help="limit for each cell (default %(default)g)")
+        command.add_argument("--keep-going", action="store_true",
+                             help="run every cell even after one fails (still exits 1)")
 
     run = commands.add_parser("run", help="execute a notebook headlessly and write it as HTML")
     run.add_argument("notebook", help="the .ipynb file to execute (it runs in its own folder)")
     run.add_argument("--html", required=True, metavar="OUT", help="where to write the executed notebook as HTML")
-    run.add_argument("--cell-timeout", **timeout)
-    run.add_argument("--keep-going", **keep_going)
+    run_options(run)
 
     tour = commands.add_parser("tour", help=f"run the tour ({TOUR_NOTEBOOK}) headlessly into {TOUR_HTML}")
     tour.add_argument("--notebook", default=None, metavar="PATH", help=f"notebook to run (default {TOUR_NOTEBOOK})")
     tour.add_argument("--html", default=TOUR_HTML, metavar="OUT", help="where to write the HTML (default %(default)s)")
-    tour.add_argument("--cell-timeout", **timeout)
-    tour.add_argument("--keep-going", **keep_going)
+    run_options(tour)
 
     def notebooks_and_comparison(command: argparse.ArgumentParser) -> None:
         command.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default notebooks/)")

@@ -80,8 +80,8 @@ def _difference(number: int, stored: str | None, new: str | None, tolerance: flo
         return ImageDifference(number, stored, new, "appeared" if stored is None else "is gone")
     if _clean(stored) == _clean(new):
         return None
-    from matplotlib.testing.compare import ImageComparisonFailure
     from matplotlib.testing.compare import compare_images as matplotlib_compare
+    from matplotlib.testing.exceptions import ImageComparisonFailure
 
     with tempfile.TemporaryDirectory(prefix="kailash-nb-images-") as folder:
         expected, actual = Path(folder, "stored.png"), Path(folder, "new.png")
@@ -94,7 +94,7 @@ def _difference(number: int, stored: str | None, new: str | None, tolerance: flo
                                    f"changed size from {_size(expected)} to {_size(actual)} pixels")
         if outcome is None:
             return None
-        diff_path = Path(outcome["diff"])
+        diff_path = Path(str(outcome["diff"]))
         diff = base64.b64encode(diff_path.read_bytes()).decode("ascii") if diff_path.is_file() else None
         rms = float(outcome["rms"])
     return ImageDifference(number, stored, new, f"changed (RMS {rms:.2f} > tolerance {tolerance:g})", rms, diff)

@@ -26,8 +26,8 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
             "errors": sum(cell.status in _ERRORS for cell in result.cells) + (result.error is not None),
             "skipped": sum(cell.status in ("skipped", "not run") for cell in result.cells),
         }
-        suite = ET.SubElement(suites, "testsuite", name=result.path, time=f"{result.seconds:.3f}",
-                              **{key: str(value) for key, value in counts.items()})
+        suite = ET.SubElement(suites, "testsuite", {"name": result.path, "time": f"{result.seconds:.3f}",
+                                                   **{key: str(value) for key, value in counts.items()}})
         if result.error is not None:
             case = ET.SubElement(suite, "testcase", classname=result.path, name="notebook", file=result.path)
             ET.SubElement(case, "error", message=result.error)

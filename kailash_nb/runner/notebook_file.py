@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from json.decoder import JSONDecodeError, scanstring
+from json import JSONDecodeError
 from typing import Any
 
 from kailash_nb.errors import KailashNbError
@@ -133,7 +133,7 @@ def _object_members(text: str, start: int) -> dict[str, tuple[int, int]]:
         return members
     while True:
         _expect(text[position] == '"', f"expected a key at character {position}")
-        name, position = scanstring(text, position + 1)
+        name, position = _DECODER.raw_decode(text, position)
         position = _skip(text, position)
         _expect(text[position] == ":", f"expected ':' at character {position}")
         value_start = _skip(text, position + 1)
