@@ -84,7 +84,7 @@ async def bench(session: NotebookSession, workflow: str, runs: int, concurrency:
     wf = session.workflow(workflow).build()
     inputs = inputs if inputs is not None else session.last_inputs.get(workflow)
     runtime = session.runtime()
-    progress = Progress(runs, f"bench {workflow}")
+    progress = Progress(runs, f"bench {workflow!r}")
     latencies: list[float] = []
     statuses: list[str] = []
     errors: list[str] = []
@@ -105,34 +105,18 @@ async def bench(session: NotebookSession, workflow: str, runs: int, concurrency:
 
     started = perf_counter()
     try:
-        async with asyncio.TaskGroup() if hasattr(asyncio, "TaskGroup") else _Gather() as group:
+        async with asyncio.TaskGroup() as group:
             for _ in range(runs):
                 group.create_task(one())
+    except* Exception as failed:
+        # Node errors are in each run's result; this is the runtime refusing a run, the same for all.
+        raise _first(failed) from None
     finally:
         progress.close()
     return BenchReport(workflow, concurrency, tuple(latencies), tuple(statuses), perf_counter() - started,
                        errors[0] if errors else None)
 
 
-class _Gather:
-    """``asyncio.TaskGroup`` for Python 3.10: gather the tasks, cancelling the rest when one fails."""
-
-    def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def create_task(self, coro: Any) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(coro))
-
-    async def __aenter__(self) -> _Gather:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            await asyncio.gather(*self._tasks)
-        except BaseException:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            raise
-
-
+def _first(group: BaseExceptionGroup[Exception]) -> Exception:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error

@@ -38,28 +38,41 @@ def widgets_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 
 class Progress:
-    """A progress bar while work runs: an ``IntProgress`` widget, or nothing when static."""
+    """A progress bar while work runs: an ``IntProgress`` widget, or nothing when static.
+
+    The bar shows its whole label (``description_width: initial``). ``close()`` replaces the bar's
+    output with one static line (``bench 'etl': 40 of 40 runs``) and closes the widget, so that a
+    saved notebook keeps that line and no view of a widget that no longer exists.
+    """
 
     def __init__(self, total: int, description: str) -> None:
         self.total = total
+        self.description = description
         self.done = 0
         self._bar: Any = None
+        self._handle: Any = None
         if widgets_enabled():
             import ipywidgets
             from IPython.display import display
 
-            self._bar = ipywidgets.IntProgress(value=0, min=0, max=total, description=description)
-            display(self._bar)
+            self._bar = ipywidgets.IntProgress(value=0, min=0, max=total, description=description,
+                                               style={"description_width": "initial"})
+            self._handle = display(self._bar, display_id=True)
 
     def advance(self, step: int = 1) -> None:
         self.done += step
         if self._bar is not None:
             self._bar.value = self.done
 
+    def summary(self) -> str:
+        """The static line left in place of the bar."""
+        return f"{self.description}: {self.done} of {self.total} runs"
+
     def close(self) -> None:
         if self._bar is not None:
+            self._handle.update({"text/plain": self.summary()}, raw=True)
             self._bar.close()
-            self._bar = None
+            self._bar = self._handle = None
 
 
 class StaticExplore:
@@ -80,45 +93,77 @@ class StaticExplore:
 
 
 def explore(session: NotebookSession, workflow: str, inputs: Mapping[str, Any] | None) -> Any:
-    """A form with one text field per input (Python literals) and a Run button, or its static view.
-
-    The button's handler schedules the run as a task on the kernel's running loop (the one that
-    delivers widget messages), so the workflow runs where its resources live.
-    """
+    """A form with one text field per input (Python literals) and a Run button, or its static view."""
     values = dict(inputs if inputs is not None else session.last_inputs.get(workflow, {}))
     if not widgets_enabled():
         return StaticExplore(workflow, values)
-    import ipywidgets
-    from IPython.display import display
+    return ExploreForm(session, workflow, values).widget
 
-    fields = {name: ipywidgets.Text(value=repr(value), description=name) for name, value in sorted(values.items())}
-    button = ipywidgets.Button(description=f"Run {workflow}")
-    output = ipywidgets.Output()
 
-    async def run_once() -> None:
-        output.clear_output()
+class ExploreForm:
+    """The ``%kailash explore`` form: edit the inputs, press Run, read the result under the form.
+
+    The button's handler runs the workflow as a task on the kernel's loop (the one that delivers
+    widget messages), so it runs where its resources live. That task runs after the click's message
+    has been handled, when the frontend no longer routes a kernel's output to this form (``with
+    output:`` would lose it), so the result, an error or the running state are written as widget
+    state: the ``Output`` widget's ``outputs`` and the button's ``description``/``disabled``/``icon``.
+    """
+
+    def __init__(self, session: NotebookSession, workflow: str, values: Mapping[str, Any]) -> None:
+        import ipywidgets
+
+        self.session = session
+        self.workflow = workflow
+        self.fields = {
+            name: ipywidgets.Text(value=repr(value), description=name) for name, value in sorted(values.items())
+        }
+        self.idle_label = f"Run {workflow}"
+        self.button = ipywidgets.Button(description=self.idle_label, icon="play")
+        self.output = ipywidgets.Output()
+        self.button.on_click(self._clicked)
+        self.widget = ipywidgets.VBox([*self.fields.values(), self.button, self.output])
+        self.task: asyncio.Task[None] | None = None
+
+    def _clicked(self, _: Any) -> None:
+        if self.task is not None and not self.task.done():
+            return  # one run at a time; the button is disabled meanwhile
+        self.task = asyncio.get_running_loop().create_task(self.run())
+        _running.add(self.task)
+        self.task.add_done_callback(_running.discard)
+
+    def inputs(self) -> dict[str, Any]:
+        """The fields' values as Python literals; a ``ValueError`` names the field that is not one."""
+        parsed = {}
+        for name, field in self.fields.items():
+            try:
+                parsed[name] = ast.literal_eval(field.value)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                reason = exc.msg if isinstance(exc, SyntaxError) else str(exc) or type(exc).__name__
+                raise ValueError(
+                    f"input {name!r}: {field.value!r} is not a Python literal ({reason}); "
+                    "write it as in Python: 3, 0.5, 'text', [1, 2], {'k': 'v'}, None"
+                ) from None
+        return parsed
+
+    async def run(self) -> None:
+        """One press of Run: show the running state, run, then show the result or what went wrong."""
+        output, button = self.output, self.button
+        output.outputs = ()
         try:
-            parsed = {name: ast.literal_eval(field.value) for name, field in fields.items()}
-        except (ValueError, SyntaxError) as exc:
-            with output:
-                print(f"inputs must be Python literals: {exc}")
+            inputs = self.inputs()
+        except ValueError as exc:
+            output.append_stderr(f"{exc}\n")
             return
+        button.disabled, button.description, button.icon = True, f"Running {self.workflow}…", "spinner spin"
         try:
-            result = await session.run(workflow, parsed)
+            result = await self.session.run(self.workflow, inputs)
         except Exception as exc:  # shown in the form: there is no cell to fail
-            with output:
-                print(f"run of {workflow!r} failed: {type(exc).__name__}: {exc}")
-            return
-        with output:
-            display(result)
-
-    def on_click(_: Any) -> None:
-        task = asyncio.get_running_loop().create_task(run_once())
-        _running.add(task)
-        task.add_done_callback(_running.discard)
-
-    button.on_click(on_click)
-    return ipywidgets.VBox([*fields.values(), button, output])
+            output.append_stderr(f"run of {self.workflow!r} failed: {type(exc).__name__}: {exc}\n")
+        else:
+            output.append_display_data(result)
+        finally:
+            button.disabled, button.description, button.icon = False, self.idle_label, "play"
 
 
 _running: set[asyncio.Task[None]] = set()
