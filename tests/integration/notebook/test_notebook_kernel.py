@@ -89,6 +89,11 @@ def text(cell: Any) -> str:
     return "\n".join(parts)
 
 
+def plain_traceback(cell: Any) -> str:
+    """The traceback a failed cell shows, without terminal colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error(cell).traceback))
+
+
 def data(cell: Any, mime: str) -> list[Any]:
     return [o.data[mime] for o in cell.outputs if "data" in o and mime in o.data]
 
@@ -174,7 +179,7 @@ def test_errors_fail_the_cell_with_specific_exceptions(workdir: Path) -> None:
         (2, "MagicUsageError", "unrecognized arguments: --bogus"),
         (3, "UnknownWorkflowError", "no workflow 'nowhere'"),
         (4, "MagicUsageError", "unknown %kailash subcommand 'frobnicate'"),
-        (5, "InputsError", "gave a list"),
+        (5, "InvalidInputsError", "--inputs '[1, 2]' must be a mapping of variable names to values"),
         (6, "InputsError", "NameError"),
         (7, "UnknownNodeError", "missing"),
         (8, "ValueError", "bad [1, 2]"),
@@ -187,8 +192,11 @@ def test_errors_fail_the_cell_with_specific_exceptions(workdir: Path) -> None:
         found = error(cells[index])
         assert found is not None, f"cell {index} did not fail: {cells[index].source!r}"
         assert (found.ename, message in found.evalue) == (ename, True), (found.ename, found.evalue)
-    traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error(cells[8]).traceback))
+    traceback = plain_traceback(cells[8])
+    assert "----> 1 %%kailash consumer items=producer.items" in traceback
     assert "<node consumer" in traceback and "----> 2 raise ValueError" in traceback
+    assert "__import__" not in traceback and "kailash_nb/" not in traceback
+    assert "----> 1 %kailash run nowhere" in plain_traceback(cells[3])
 
 
 def test_unload_cleans_up_session_resources_and_load_is_idempotent(workdir: Path) -> None:
@@ -274,17 +282,26 @@ def test_executing_a_notebook_twice_gives_identical_text_and_html(workdir: Path)
     bench = first[11]
     assert data(bench, "image/png")
     assert [line.split() for line in text(bench).splitlines()[-2:]] == [["status", "runs"], ["success", "6"]]
-    metadata = [o.metadata for o in bench.outputs if o.get("metadata", {}).get("kailash_nb")]
-    assert metadata and metadata[0]["kailash_nb"]["p95"] > 0
+    report = [o.metadata["kailash_nb"] for o in bench.outputs if "p95" in o.get("metadata", {}).get("kailash_nb", {})]
+    assert report and report[0]["p95"] > 0
     result_metadata = [o.metadata for o in first[7].outputs if o.get("metadata")]
     assert set(result_metadata[0]["kailash_nb"]["node_timings"]) == {"load", "left", "right", "merge"}
 
 
-def test_progress_bar_is_a_widget_when_widgets_are_forced(workdir: Path) -> None:
-    cells = execute([LOAD, "%%kailash one\nresult = {'x': 1}", "%kailash bench -n 2"], workdir,
-                    KAILASH_NB_WIDGETS="1")
-    no_error(cells[2])
-    assert data(cells[2], "application/vnd.jupyter.widget-view+json")
+def test_a_finished_progress_bar_leaves_a_static_line_and_no_widget_view(workdir: Path) -> None:
+    nb = new_notebook(cells=[new_code_cell(source) for source in (
+        LOAD, "%%kailash one\nresult = {'x': 1}", "%kailash bench -n 2")])
+    new_client(nb, workdir).execute(env=kernel_env(KAILASH_NB_WIDGETS="1"))
+    bench = no_error(nb.cells[2])
+    # the bar was a widget, with its whole label...
+    states = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
+    [bar] = [s["state"] for s in states if s["model_name"] == "IntProgressModel"]
+    [style] = [s["state"] for s in states if s["model_name"] == "ProgressStyleModel"]
+    assert (bar["description"], bar["value"], bar["max"], style["description_width"]) == ("bench 'notebook'", 2, 2,
+                                                                                          "initial")
+    # ...and what the saved notebook keeps in its place is a line of text, not a view of a closed widget
+    assert not data(bench, "application/vnd.jupyter.widget-view+json")
+    assert text(bench).splitlines()[0] == "bench 'notebook': 2 of 2 runs"
 
 
 def test_kernel_interrupt_cancels_a_running_workflow_cleanly(workdir: Path) -> None:
@@ -320,9 +337,42 @@ def test_kernel_interrupt_cancels_a_running_workflow_cleanly(workdir: Path) -> N
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
     failure = error(nb.cells[3])
-    assert failure is not None and failure.ename in {"KeyboardInterrupt", "CancelledError"}
+    assert failure is not None and failure.ename == "KeyboardInterrupt"
+    assert failure.evalue == "%kailash run was interrupted while node 'sleeper' was awaiting"
     assert cancelled.exists()
     assert text(nb.cells[4]).strip() == "still alive 42"
+
+
+def test_an_interrupted_kailash_cell_shows_keyboard_interrupt_at_the_node_line(workdir: Path) -> None:
+    started = workdir / "started"
+    nb = new_notebook(cells=[
+        new_code_cell(LOAD),
+        new_code_cell(f"%%kailash waits\nopen({str(started)!r}, 'w').close()\n"
+                      "await asyncio.sleep(3600)\nresult = {}"),
+        new_code_cell("%%kailash after\nresult = {'ok': True}"),
+    ])
+    client = new_client(nb, workdir)
+
+    async def scenario() -> None:
+        async with client.async_setup_kernel(env=kernel_env()):
+            await client.async_execute_cell(nb.cells[0], 0)
+            running = asyncio.ensure_future(client.async_execute_cell(nb.cells[1], 1))
+            while not started.exists():
+                assert not running.done(), "the cell finished before it was interrupted"
+                await asyncio.sleep(0.05)
+            await client.km.interrupt_kernel()
+            await running
+            await client.async_execute_cell(nb.cells[2], 2)
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+    failure = error(nb.cells[1])
+    assert (failure.ename, failure.evalue) == (
+        "KeyboardInterrupt", "%%kailash waits was interrupted while node 'waits' was awaiting")
+    traceback = plain_traceback(nb.cells[1])
+    assert "----> 1 %%kailash waits" in traceback and "File <node waits>:2" in traceback
+    assert "----> 2 await asyncio.sleep(3600)" in traceback
+    assert "CancelledError" not in traceback and "kailash_nb/" not in traceback and "asyncio/" not in traceback
+    assert text(no_error(nb.cells[2])).splitlines()[-1].split() == ["ok", "True"]
 
 
 NOTEBOOK_TESTS = '''
