@@ -47,6 +47,7 @@ class KailashMagics(Magics):
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
         self.session = NotebookSession(shell.user_ns)
+        self._events = shell.events
         #: Set by ``%load_ext`` run inside a cell: IPython transformed that cell before the input
         #: transformer existed, so its awaiting magics were not rewritten. Cleared when the next
         #: code runs (``pre_execute``).
@@ -54,7 +55,7 @@ class KailashMagics(Magics):
 
     def loaded_mid_cell(self) -> None:
         """Note that the extension was just loaded, until the next cell (or other code) starts."""
-        events = self.shell.events
+        events = self._events
         self.loaded_in_running_cell = True
 
         def next_execution() -> None:
@@ -167,7 +168,7 @@ class KailashMagics(Magics):
         problem = _mock_name_problem(name)
         if problem is not None:
             raise MagicUsageError(f"%kailash mock {name}: {problem}; choose another name")
-        namespace = self.shell.user_ns
+        namespace = self.session.namespace
         if name in namespace and not args.force and not self._is_session_mock(namespace[name]):
             raise MagicUsageError(
                 f"%kailash mock {name}: the notebook variable {name!r} already holds a "
@@ -187,7 +188,7 @@ class KailashMagics(Magics):
     async def _cmd_test(self, args: argparse.Namespace) -> Any:
         from .testrun import run_notebook_tests
 
-        return await run_notebook_tests(self.session, self.shell.user_ns, args.pattern)
+        return await run_notebook_tests(self.session, self.session.namespace, args.pattern)
 
     async def _cmd_bench(self, args: argparse.Namespace) -> Any:
         from IPython.display import display
@@ -213,7 +214,7 @@ class KailashMagics(Magics):
         if expr is None:
             return None
         try:
-            value = eval(expr, self.shell.user_ns)
+            value = eval(expr, self.session.namespace)
         except Exception as exc:
             raise InputsError(f"--inputs {expr!r} failed to evaluate: {type(exc).__name__}: {exc}") from exc
         return validate_inputs(value, source=f"--inputs {expr!r}")
