@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,22 +231,27 @@ async def _measure(work: Awaitable[Any] | Callable[[], Any], max_time: float | N
     """Run ``work`` as ``measure_performance`` describes; return its (last) value and the figures, or fail."""
     if isinstance(operations, bool) or not isinstance(operations, int) or operations < 1:
         raise ValueError(f"operations must be a positive int, got {operations!r}")
-    samples: list[float] = []
-    started = time.perf_counter()
     if inspect.isawaitable(work):
-        value = await work
-        samples.append(time.perf_counter() - started)
+        runs, start = 1, lambda: work
     elif callable(work):
-        value = None
-        for _ in range(operations):
-            begun = time.perf_counter()
-            value = await maybe_await(work())
-            samples.append(time.perf_counter() - begun)
+        runs, start = operations, work
     else:
         raise TypeError(f"{caller} needs an awaitable or a zero-argument callable, "
                         f"got {type(work).__name__}")
+    samples: list[float] = []
+
+    async def run_once() -> Any:
+        begun = time.perf_counter()
+        value = await maybe_await(start())
+        samples.append(time.perf_counter() - begun)
+        return value
+
+    started = time.perf_counter()
+    value = await run_once()
+    for _ in range(runs - 1):
+        value = await run_once()
     elapsed = time.perf_counter() - started
-    throughput = operations / elapsed if elapsed > 0 else float("inf")
+    throughput = operations / elapsed if elapsed > 0 else math.inf
     result = PerformanceResult(elapsed, throughput, operations, tuple(samples), max_time, min_throughput)
     problems = []
     if max_time is not None and elapsed > max_time:

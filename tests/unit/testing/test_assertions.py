@@ -257,3 +257,12 @@ def test_call_record_describes_result_exception_and_caller():
     assert failed.failed and failed.describe() == "fetch() raised ValueError('bad') [test]"
     long = CallRecord("db", "fetch", (), {}, result="x" * 100).describe()
     assert long == f"fetch() -> '{'x' * 76}... [test]" and len(long.split(" -> ")[1].split(" [")[0]) == 80
+
+
+def test_assert_workflow_failed_says_none_failed_when_the_run_failed_without_a_failed_node():
+    workflow = AsyncWorkflowBuilder("stopped").add_async_code("slow", "result = {}").build()
+    stopped = WorkflowResult(workflow, {}, status="failed", node_status={"slow": "cancelled"})
+    assert_workflow_failed(stopped)
+    with pytest.raises(WorkflowAssertionError) as info:
+        assert_workflow_failed(stopped, "slow")
+    assert str(info.value) == "expected node 'slow' to fail, but its status is 'cancelled'; failed: none"

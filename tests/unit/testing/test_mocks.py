@@ -71,9 +71,9 @@ EXHAUSTED = (r"mock 'svc'\.op\(\) was called 2 times but its side_effect list ha
              r"add more values or use return_value")
 
 
-@pytest.mark.parametrize("target", [AsyncMock(), Mock()], ids=["AsyncMock", "Mock"])
-def test_running_out_of_side_effect_values_names_the_mock_and_is_recorded(target):
-    proxy, tracker = tracked(target)
+@pytest.mark.parametrize("mock_class", [AsyncMock, Mock])
+def test_running_out_of_side_effect_values_names_the_mock_and_is_recorded(mock_class):
+    proxy, tracker = tracked(mock_class())
     proxy.op.side_effect = [1]
 
     async def two_calls():  # a coroutine, as node code is: a Mock's StopIteration would become RuntimeError
@@ -214,8 +214,9 @@ def test_sync_mock_result_is_callable_or_iterable_only_when_the_value_is():
 
 
 @pytest.mark.parametrize("how", ["await", "variable", "wait_for", "gather", "create_task"])
-@pytest.mark.parametrize("target", [Mock(), AsyncMock()], ids=["Mock", "AsyncMock"])
-def test_tracked_call_works_however_it_is_awaited(target, how):
+@pytest.mark.parametrize("mock_class", [Mock, AsyncMock])
+def test_tracked_call_works_however_it_is_awaited(mock_class, how):
+    target = mock_class()
     proxy, tracker = tracked(target, "svc")
     proxy.op.return_value = {"id": 7}
 
