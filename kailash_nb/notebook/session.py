@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,8 @@ class NotebookSession:
         self.resources: ResourceRegistry = ResourceRegistry()
         self.mocks: dict[str, Any] = {}
         self.last_inputs: dict[str, dict[str, Any]] = {}
+        #: Work started outside a cell (a form's run), still running; ``reset`` cancels it.
+        self.tasks: set[asyncio.Task[Any]] = set()
         self._tracker: CallTracker | None = None
 
     # -- workflows -------------------------------------------------------------------------------
@@ -185,6 +187,14 @@ class NotebookSession:
 
         return AsyncLocalRuntime(max_concurrency=self.max_concurrency)
 
+    def start(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` as a task on the running loop, owned by the session: ``reset`` (and unloading
+        the extension) cancels it if it is still running, before the resources it may use are closed."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     # -- resources -------------------------------------------------------------------------------
     def register_resource(self, name: str, factory: Callable[[], Any] | None = None, *, instance: Any = None) -> None:
         """Make a resource available to node code as ``await get_resource(name)``.
@@ -224,9 +234,17 @@ class NotebookSession:
         return [] if self._tracker is None else list(self._tracker.get_calls(resource))
 
     async def reset(self) -> None:
-        """Forget workflows, mocks and resources, cleaning up the resources that factories created."""
+        """Cancel the session's tasks, then forget workflows, mocks and resources, cleaning up the
+        resources that factories created."""
         from kailash_nb.workflow import ResourceRegistry
 
+        loop = asyncio.get_running_loop()
+        running = [task for task in self.tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        here = [task for task in running if task.get_loop() is loop]
+        if here:
+            await asyncio.wait(here)
         registry = self.resources
         self.workflows.clear()
         self.last_inputs.clear()

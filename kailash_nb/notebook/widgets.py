@@ -103,8 +103,9 @@ def explore(session: NotebookSession, workflow: str, inputs: Mapping[str, Any] |
 class ExploreForm:
     """The ``%kailash explore`` form: edit the inputs, press Run, read the result under the form.
 
-    The button's handler runs the workflow as a task on the kernel's loop (the one that delivers
-    widget messages), so it runs where its resources live. That task runs after the click's message
+    The button's handler runs the workflow as a task of the session on the kernel's loop (the one that
+    delivers widget messages), so it runs where its resources live, and ``%kailash reset`` cancels it
+    if it is still running. That task runs after the click's message
     has been handled, when the frontend no longer routes a kernel's output to this form (``with
     output:`` would lose it), so the result, an error or the running state are written as widget
     state: the ``Output`` widget's ``outputs`` and the button's ``description``/``disabled``/``icon``.
@@ -123,14 +124,12 @@ class ExploreForm:
         self.output = ipywidgets.Output()
         self.button.on_click(self._clicked)
         self.widget = ipywidgets.VBox([*self.fields.values(), self.button, self.output])
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
 
     def _clicked(self, _: Any) -> None:
         if self.task is not None and not self.task.done():
             return  # one run at a time; the button is disabled meanwhile
-        self.task = asyncio.get_running_loop().create_task(self.run())
-        _running.add(self.task)
-        self.task.add_done_callback(_running.discard)
+        self.task = self.session.start(self.run())
 
     def inputs(self) -> dict[str, Any]:
         """The fields' values as Python literals; a ``ValueError`` names the field that is not one."""
@@ -158,6 +157,9 @@ class ExploreForm:
         button.disabled, button.description, button.icon = True, f"Running {self.workflow}…", "spinner spin"
         try:
             result = await self.session.run(self.workflow, inputs)
+        except asyncio.CancelledError:
+            output.append_stderr(f"run of {self.workflow!r} cancelled (the session was reset)\n")
+            raise
         except Exception as exc:  # shown in the form: there is no cell to fail
             output.append_stderr(f"run of {self.workflow!r} failed: {type(exc).__name__}: {exc}\n")
         else:
@@ -165,5 +167,3 @@ class ExploreForm:
         finally:
             button.disabled, button.description, button.icon = False, self.idle_label, "play"
 
-
-_running: set[asyncio.Task[None]] = set()

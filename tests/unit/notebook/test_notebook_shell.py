@@ -103,7 +103,7 @@ def test_explore_form_reruns_the_workflow_with_edited_inputs(shell: InteractiveS
     import ipywidgets
 
     from kailash_nb.notebook import current_session
-    from kailash_nb.notebook.widgets import _running, explore
+    from kailash_nb.notebook.widgets import explore
 
     run(shell, "%%kailash double --no-run\nresult = {'twice': n * 2}")
     monkeypatch.setenv("KAILASH_NB_WIDGETS", "1")
@@ -116,7 +116,7 @@ def test_explore_form_reruns_the_workflow_with_edited_inputs(shell: InteractiveS
     async def click() -> None:
         field.value = "21"
         button.click()
-        await asyncio.gather(*_running)
+        await asyncio.gather(*session.tasks)
 
     asyncio.run(click())
     assert session.workflows["notebook"].outputs["double"] == {"twice": 42}

@@ -15,7 +15,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from notebook_cells import raised, run
 
 from kailash_nb.notebook import current_session
-from kailash_nb.notebook.widgets import Progress, _running, explore
+from kailash_nb.notebook.session import NotebookSession
+from kailash_nb.notebook.widgets import Progress, explore
 
 
 @pytest.fixture
@@ -28,9 +29,9 @@ def form_parts(form: Any) -> tuple[dict[str, Any], Any, Any]:
     return {field.description: field for field in fields}, button, output
 
 
-async def press(button: Any) -> None:
+async def press(session: NotebookSession, button: Any) -> None:
     button.click()
-    await asyncio.gather(*_running)
+    await asyncio.gather(*session.tasks)
 
 
 def test_run_shows_the_result_under_the_form_as_widget_state(
@@ -40,14 +41,14 @@ def test_run_shows_the_result_under_the_form_as_widget_state(
     fields, button, output = form_parts(explore(session, "notebook", {"prices": [9.99], "discount": 0.1}))
     assert {name: field.value for name, field in fields.items()} == {"discount": "0.1", "prices": "[9.99]"}
     fields["prices"].value = "[10.0, 5.0]"
-    asyncio.run(press(button))
+    asyncio.run(press(session, button))
     [shown] = output.outputs
     assert shown["output_type"] == "display_data"
     assert shown["data"]["text/plain"].startswith("WorkflowResult 'notebook': success (1 success)")
     assert "13.5" in shown["data"]["text/plain"] and "13.5" in shown["data"]["text/html"]
     assert session.last_inputs["notebook"] == {"prices": [10.0, 5.0], "discount": 0.1}
     assert capsys.readouterr().out == ""  # nothing went to a cell instead of the form
-    assert not _running
+    assert not session.tasks
 
 
 def test_a_field_that_is_not_a_literal_shows_an_error_naming_it_and_runs_nothing(
@@ -56,7 +57,7 @@ def test_a_field_that_is_not_a_literal_shows_an_error_naming_it_and_runs_nothing
     session = current_session(shell)
     fields, button, output = form_parts(explore(session, "notebook", {"prices": [9.99]}))
     fields["prices"].value = "[10.0, 5.0"
-    asyncio.run(press(button))
+    asyncio.run(press(session, button))
     [error] = output.outputs
     assert (error["output_type"], error["name"]) == ("stream", "stderr")
     assert error["text"].startswith("input 'prices': '[10.0, 5.0' is not a Python literal ('[' was never closed)")
@@ -77,9 +78,9 @@ def test_the_button_shows_a_running_state_until_the_run_ends(shell: InteractiveS
         await started.wait()
         running = (button.disabled, button.description, button.icon)
         button.click()  # a second press while it runs starts nothing
-        tasks = len(_running)
+        tasks = len(session.tasks)
         gate.set()
-        await asyncio.gather(*_running)
+        await asyncio.gather(*session.tasks)
         return running, tasks, (button.disabled, button.description, button.icon)
 
     running, tasks, after = asyncio.run(scenario())
@@ -94,11 +95,30 @@ def test_a_run_that_is_refused_shows_why_in_the_form(shell: InteractiveShell, wi
     session = current_session(shell)
     _, button, output = form_parts(explore(session, "notebook", {"n": 1}))
     run(shell, "%kailash reset")
-    asyncio.run(press(button))
+    asyncio.run(press(session, button))
     [error] = output.outputs
     assert error["name"] == "stderr"
     assert error["text"].startswith("run of 'notebook' failed: UnknownWorkflowError: no workflow 'notebook'")
     assert button.disabled is False
+
+
+def test_reset_cancels_a_run_the_form_started_and_leaves_no_task(shell: InteractiveShell, widgets: None) -> None:
+    run(shell, "%%kailash wait --no-run\nstarted.set()\nawait asyncio.Event().wait()\nresult = {}")
+    session = current_session(shell)
+    _, button, output = form_parts(explore(session, "notebook", {"n": 1}))
+
+    async def scenario() -> set[asyncio.Task[Any]]:
+        started = asyncio.Event()
+        shell.user_ns["started"] = started
+        button.click()
+        await started.wait()
+        await session.reset()
+        return asyncio.all_tasks() - {asyncio.current_task()}
+
+    assert asyncio.run(scenario()) == set() and not session.tasks
+    [note] = output.outputs
+    assert note["text"] == "run of 'notebook' cancelled (the session was reset)\n"
+    assert (button.disabled, button.description) == (False, "Run notebook")
 
 
 def test_a_finished_progress_bar_leaves_a_static_line_in_its_place(
