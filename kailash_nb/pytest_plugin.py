@@ -109,8 +109,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     entered and exited within the test's own coroutine, on its loop.
     """
     case = getattr(item, "funcargs", {}).get("workflow_case")
-    test = getattr(item, "obj", None) if case is not None else None
-    if not inspect.iscoroutinefunction(test):
+    test = getattr(item, "obj", None)
+    if case is None or not inspect.iscoroutinefunction(test):
         return (yield)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(item, "obj", _inside_case(case, test))

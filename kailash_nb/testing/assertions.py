@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import validate_timeout
@@ -231,6 +231,7 @@ async def _measure(work: Awaitable[Any] | Callable[[], Any], max_time: float | N
     """Run ``work`` as ``measure_performance`` describes; return its (last) value and the figures, or fail."""
     if isinstance(operations, bool) or not isinstance(operations, int) or operations < 1:
         raise ValueError(f"operations must be a positive int, got {operations!r}")
+    start: Callable[[], Any]
     if inspect.isawaitable(work):
         runs, start = 1, lambda: work
     elif callable(work):
@@ -287,7 +288,7 @@ class AsyncAssertions:
         a report), use :meth:`measure_performance`, which takes the same arguments.
         """
         value, _ = await _measure(awaitable_or_factory, max_time, min_throughput, operations, "assert_performance")
-        return value
+        return cast(T, value)
 
     @staticmethod
     async def measure_performance(

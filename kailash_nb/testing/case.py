@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import AsyncLocalRuntime, ResourceNotFoundError, ResourceRegistry, Workflow, WorkflowResult
+from kailash_nb.workflow import ResourceNotFoundError, Workflow, WorkflowResult
 from kailash_nb.workflow.deadline import Deadline
 from kailash_nb.workflow.errors import add_note
+from kailash_nb.workflow.resources import ResourceRegistry
+from kailash_nb.workflow.runtime import AsyncLocalRuntime
 
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
@@ -43,6 +45,10 @@ class _Resource:
 
 async def _awaited(value: Awaitable[T]) -> T:
     return await value
+
+
+async def _nothing() -> None:
+    """What the base class's setUp and tearDown give to await."""
 
 
 def _raise_first(problems: list[BaseException]) -> None:
@@ -73,6 +79,10 @@ class AsyncWorkflowTestCase(unittest.TestCase):
                     f"`await super().{name}()`: AsyncWorkflowTestCase runs setUp, the test and tearDown "
                     "on one event loop")
 
+    # unittest.TestCase's stack of (function, args, kwargs) from addCleanup: run by unittest on the test's
+    # runner, and by run_test/__aexit__/release on the running loop
+    _cleanups: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+
     def __init__(self, methodName: str = "runTest") -> None:
         super().__init__(methodName)
         self.calls = CallTracker()
@@ -87,12 +97,16 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         self._failure: BaseException | None = None
 
     # -- lifecycle hooks -----------------------------------------------------------------------------
-    async def setUp(self) -> None:
-        """Prepare the test; subclasses call ``await super().setUp()`` first."""
+    # Both return an awaitable: subclasses write ``async def setUp(self)`` and ``await super().setUp()``.
+    # They are typed ``Any`` so that such an override type-checks against unittest.TestCase's ``-> None``.
+    def setUp(self) -> Any:
+        """Prepare the test; subclasses write ``async def setUp(self)`` and ``await super().setUp()`` first."""
+        return _nothing()
 
-    async def tearDown(self) -> None:
+    def tearDown(self) -> Any:
         """Undo what ``setUp`` did; resources from ``create_test_resource`` are cleaned up after it
         whether or not this runs ``await super().tearDown()``."""
+        return _nothing()
 
     def create_runtime(self) -> AsyncLocalRuntime:
         """The runtime ``execute_workflow`` uses; override to change concurrency or the default timeout."""

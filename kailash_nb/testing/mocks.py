@@ -28,10 +28,10 @@ import operator
 import time
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import CoroutineType
-from typing import Any
+from typing import Any, cast
 from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 
 import wrapt
@@ -308,10 +308,10 @@ class _PendingCall:
         self.start, self.node, self.target, self.inner = start, node, target, inner
         self.watch: weakref.ref[Any] | None = None
 
-    def coroutine(self) -> CoroutineType[Any, Any, Any]:
+    def coroutine(self) -> Coroutine[Any, Any, Any]:
         """The coroutine handed to the caller, named after the call so that Python's "coroutine ... was
         never awaited" warning names the resource and method; dropping it unstarted is recorded."""
-        coroutine = self.run(self.inner)
+        coroutine = cast("CoroutineType[Any, Any, Any]", self.run(self.inner))
         coroutine.__qualname__ = f"{self.owner._self_name}.{self.method}"
         # a cycle (self -> watch -> callback -> self) that run() or the callback always breaks
         self.watch = weakref.ref(coroutine, self._dropped)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from kailash_nb.workflow import validate_timeout
 from kailash_nb.workflow.deadline import Deadline
@@ -20,11 +20,11 @@ T = TypeVar("T")
 Condition = Callable[[], Any]
 
 
-async def maybe_await(value: Any) -> Any:
+async def maybe_await(value: Awaitable[T] | T) -> T:
     """``value``, awaited first if it is awaitable: what a sync-or-async callable's call gives (a condition
     returning a coroutine must be awaited, since the coroutine itself is always truthy)."""
     if inspect.isawaitable(value):
-        return await value
+        return cast(T, await value)
     return value
 
 
@@ -79,9 +79,9 @@ class AsyncTestUtils:
             if return_exceptions:
                 return list(await asyncio.gather(*tasks, return_exceptions=True))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            failed = [t for t in tasks if t in done and not t.cancelled() and t.exception() is not None]
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
+            for task in tasks:  # the first failure in argument order
+                if task in done and not task.cancelled() and (error := task.exception()) is not None:
+                    raise error
             return [t.result() for t in tasks]
         finally:
             await _cancel_all(tasks)
@@ -91,7 +91,7 @@ class AsyncTestUtils:
     async def run_sequential(*awaitables: Awaitable[T] | Callable[[], Awaitable[T]]) -> list[T]:
         """Await each item in turn (callables are called only when their turn comes); results in order."""
         results: list[T] = []
-        pending = list(awaitables)
+        pending: list[Any] = list(awaitables)  # each slot is emptied when its turn comes
         try:
             for position in range(len(pending)):
                 item = pending[position]
@@ -169,7 +169,7 @@ def _timed_out(deadline: Deadline) -> TimeoutError:
                         f"{deadline.elapsed:.3f} s")
 
 
-async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
+async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
     """Cancel unfinished tasks and wait for them, so that none outlives the helper that started it."""
     pending = [t for t in tasks if not t.done()]
     for task in pending:
