@@ -5,6 +5,8 @@
 - a tracked mock call (``await proxy.fetch(1)`` through ``TrackedResource``) vs a bare ``AsyncMock`` call;
   the target is within 2x;
 - ``execute_workflow`` through an ``AsyncWorkflowTestCase`` vs ``AsyncLocalRuntime.execute_workflow_async``.
+
+Each pair is timed in alternating batches, so that a change of machine load hits both sides alike.
 """
 
 from __future__ import annotations
@@ -23,24 +25,30 @@ from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder
 CALL_TARGET = 2.0
 
 
-async def measure(fn: Callable[[], Awaitable[object]], repeat: int, reset: Callable[[], None]) -> float:
-    """Median seconds per call; ``reset`` runs between batches so recorded calls do not pile up."""
-    for _ in range(min(500, repeat)):
-        await fn()
+async def measure(kit: Callable[[], Awaitable[object]], plain: Callable[[], Awaitable[object]], calls: int,
+                  reset: Callable[[], None], batch: int = 100) -> tuple[float, float]:
+    """Median seconds per call of ``kit`` and of ``plain``, timed in alternating batches of ``batch``
+    calls so that both see the same machine load; ``reset`` runs between rounds so that recorded calls
+    do not pile up."""
+    for fn in (kit, plain):
+        for _ in range(min(500, calls)):
+            await fn()
     reset()
-    samples = []
+    samples: dict[Callable[[], Awaitable[object]], list[float]] = {kit: [], plain: []}
     gc.disable()
     try:
-        for i in range(repeat):
-            t0 = perf_counter()
-            await fn()
-            samples.append(perf_counter() - t0)
-            if i % 1000 == 999:
+        for round_number in range(calls // batch):
+            for fn in (kit, plain) if round_number % 2 == 0 else (plain, kit):
+                t0 = perf_counter()
+                for _ in range(batch):
+                    await fn()
+                samples[fn].append((perf_counter() - t0) / batch)
+            if round_number % 10 == 9:
                 reset()
     finally:
         gc.enable()
         reset()
-    return statistics.median(samples)
+    return statistics.median(samples[kit]), statistics.median(samples[plain])
 
 
 async def main() -> None:
@@ -71,14 +79,18 @@ async def main() -> None:
             case.reset_calls()
             db.wrapped.reset_mock()
 
+        mock_call = await measure(lambda: tracked.fetch(1), lambda: bare.fetch(1), 20000, reset_mocks)
+
+        def reset_both() -> None:
+            reset_case()
+            reset_mocks()
+
+        workflow_run = await measure(lambda: case.execute_workflow(workflow),
+                                     lambda: runtime.execute_workflow_async(workflow, resources={"db": bare}),
+                                     3000, reset_both, batch=20)
         rows = [
-            ("mock call: await db.fetch(1)", await measure(lambda: tracked.fetch(1), 20000, reset_mocks),
-             await measure(lambda: bare.fetch(1), 20000, reset_mocks), "tracked", "bare AsyncMock"),
-            ("2-node workflow with one mock call",
-             await measure(lambda: case.execute_workflow(workflow), 3000, reset_case),
-             await measure(lambda: runtime.execute_workflow_async(workflow, resources={"db": bare}), 3000,
-                           reset_mocks),
-             "test case", "runtime"),
+            ("mock call: await db.fetch(1)", *mock_call, "tracked", "bare AsyncMock"),
+            ("2-node workflow with one mock call", *workflow_run, "test case", "runtime"),
         ]
     print(f"Testing kit: median time per call (Python {sys.version.split()[0]})")
     print(f"| {'operation':<36} | {'with the kit':>13} | {'without':>13} | {'ratio':>6} | compared with")
