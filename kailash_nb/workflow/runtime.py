@@ -111,8 +111,8 @@ class AsyncLocalRuntime:
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "deadline", "interrupted", "limit", "nodes", "resources", "result", "reused", "started",
-                 "workflow")
+    __slots__ = ("_base", "deadline", "interrupted", "late", "limit", "nodes", "resources", "result", "reused",
+                 "started", "workflow")
     started: float  # perf_counter() when scheduling began: node timings count from it
 
     def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
@@ -125,6 +125,7 @@ class _Run:
         self.reused: Mapping[str, Mapping[str, Any]] = {}
         self.deadline: Deadline | None = None  # the run's timeout, when it has one
         self.interrupted: set[str] = set()  # nodes a cancellation reached (they may have swallowed it)
+        self.late: set[str] = set()  # nodes that finished once the run's limit had passed
         base: dict[str, Any] = dict(namespace) if namespace is not None else {}
         base.pop("result", None)
         base["__builtins__"] = builtins
@@ -182,7 +183,6 @@ class _Run:
         running: dict[asyncio.Task[None], str] = {}
         loop = asyncio.get_running_loop()
         limit = self.limit or len(workflow.nodes)
-        deadline = self.deadline
 
         def finished(node_id: str) -> None:
             done = [node_id]
@@ -203,7 +203,7 @@ class _Run:
             while True:
                 if me.cancelling() > level:
                     raise asyncio.CancelledError  # node code swallowed a cancellation: it still stands
-                if deadline is not None and deadline.remaining <= 0:
+                if self.out_of_time():
                     ready.clear()  # out of time: start nothing more (what runs is cancelled at the next await)
                 if not running:
                     if not ready:
@@ -224,6 +224,10 @@ class _Run:
         except BaseException:
             await self.stop(running)
             raise
+
+    def out_of_time(self) -> bool:
+        """The run's limit has passed (on the deadline's clock), whether or not it could cancel anything yet."""
+        return self.deadline is not None and self.deadline.remaining <= 0
 
     async def stop(self, running: Mapping[asyncio.Task[None], str]) -> None:
         """Cancel the running nodes and wait until each has finished, so that no task outlives the run, even
@@ -275,6 +279,8 @@ class _Run:
             result.outputs[node_id] = output
         finally:
             result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
+            if self.out_of_time():
+                self.late.add(node_id)
             if printed:
                 result.logs[node_id] = "".join(printed)
 
@@ -291,7 +297,7 @@ class _Run:
                 continue
             elif node_id in self.interrupted:
                 why = "ignored its cancellation and finished late"
-            elif result.node_timings[node_id].end > limit:
+            elif node_id in self.late:
                 why = ("finished after the limit without yielding to the event loop (blocking code cannot be "
                        "stopped before it yields, only reported late)")
             else:

@@ -334,3 +334,17 @@ def test_a_deadline_reused_after_blocking_reports_the_new_block_only():
     first, deadline = asyncio.run(main())
     assert first is True
     assert (deadline.expired, deadline.blocked) == (True, False)
+
+
+def test_a_body_that_finishes_exactly_at_the_limit_without_yielding_is_late(manual_clock):
+    async def main():
+        loop = asyncio.get_running_loop()
+        deadline = Deadline(1, fail_when_blocked=False)
+        async with deadline:
+            loop.now = 1.0  # exactly the limit: the timer was due, but the body never let it run
+        at_the_limit = (deadline.blocked, deadline.elapsed)
+        async with deadline:  # from 1.0, limit at 2.0
+            loop.now = 1.5
+        return at_the_limit, (deadline.blocked, deadline.elapsed)
+
+    assert manual_clock.run(main()) == ((True, 1.0), (False, 0.5))

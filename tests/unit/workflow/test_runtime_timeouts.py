@@ -232,3 +232,32 @@ def test_the_node_and_run_timeouts_combine(concurrency):
     assert result.node_status == {"short": "failed", "long": "cancelled"}
     assert str(result.errors["short"]) == "node 'short' ran past its timeout of 0.02 s"
     assert str(result.errors["long"]) == "node 'long' was cancelled: workflow 'wf' ran past its timeout of 0.1 s"
+
+
+@pytest.mark.parametrize(("seconds", "status"), [
+    (1.0, {"first": "cancelled", "second": "skipped"}),  # exactly at the limit: late
+    (0.5, {"first": "success", "second": "success"}),
+])
+def test_a_node_that_finishes_at_the_run_limit_has_timed_out_and_nothing_starts_after_it(manual_clock, seconds,
+                                                                                           status):
+    wf = (AsyncWorkflowBuilder("wf")
+          .add_async_code("first", "advance(seconds)\nresult = {'v': 1}")
+          .add_async_code("second", "ran.append('second')\nresult = {}")
+          .add_connection("first", "v", "second", "v")
+          .build())
+    ran: list[str] = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def advance(by: float) -> None:  # node code that takes this long without yielding
+            loop.now += by
+
+        return await AsyncLocalRuntime(timeout=1).execute_workflow_async(
+            wf, {"ran": ran, "seconds": seconds}, namespace={"advance": advance})
+
+    result = manual_clock.run(main())
+    assert result.node_status == status
+    assert ran == (["second"] if status["second"] == "success" else [])
+    if status["first"] == "cancelled":
+        assert str(result.errors["first"]).startswith("node 'first' finished after the limit without yielding")
