@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sysconfig
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 
@@ -17,7 +18,9 @@ import kailash_nb
 from kailash_nb.errors import KailashNbError
 
 _KIT = os.path.dirname(os.path.abspath(kailash_nb.__file__)) + os.sep
-_ASYNCIO = os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep
+_PATHS = sysconfig.get_paths()
+_STDLIB = os.path.abspath(_PATHS["stdlib"]) + os.sep
+_INSTALLED = tuple({os.path.abspath(_PATHS[key]) + os.sep for key in ("purelib", "platlib")})
 
 
 def _entries(tb: TracebackType | None) -> Iterator[TracebackType]:
@@ -32,6 +35,11 @@ def _filename(entry: TracebackType) -> str:
 
 def _in_kit(entry: TracebackType) -> bool:
     return os.path.abspath(_filename(entry)).startswith(_KIT)
+
+
+def _in_stdlib(entry: TracebackType) -> bool:
+    path = os.path.abspath(_filename(entry))
+    return path.startswith(_STDLIB) and not path.startswith(_INSTALLED)
 
 
 def _chain(entries: list[TracebackType]) -> TracebackType | None:
@@ -73,13 +81,13 @@ def interrupted(cancelled: asyncio.CancelledError, magic: str,
                 node_files: Mapping[str, str]) -> KeyboardInterrupt:
     """The ``KeyboardInterrupt`` a cell shows when the kernel was interrupted while ``magic`` awaited.
 
-    Its traceback holds the lines of node code that were awaiting (asyncio's own frames below them
-    are left out); its message names the magic and, when it was inside node code, the node. It
-    replaces the cancellation, which a cell does not show as its context.
+    Its traceback holds the frames of the code that was awaiting, node code or a notebook's own (a
+    test method under ``%kailash test``), without the kit's and the standard library's frames (asyncio's
+    sleep, a context manager's exit); its message names the
+    magic and, when it was inside node code, the node. It replaces the cancellation, which a cell does
+    not show as its context.
     """
-    entries = list(_entries(node_traceback(cancelled.__traceback__, node_files)))
-    while entries and os.path.abspath(_filename(entries[-1])).startswith(_ASYNCIO):
-        entries.pop()
+    entries = [e for e in _entries(cancelled.__traceback__) if not _in_kit(e) and not _in_stdlib(e)]
     nodes = [node_files[_filename(e)] for e in entries if _filename(e) in node_files]
     where = f" while node {nodes[-1]!r} was awaiting" if nodes else ""
     interrupt = KeyboardInterrupt(f"{magic} was interrupted{where}").with_traceback(_chain(entries))

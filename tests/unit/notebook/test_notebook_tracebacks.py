@@ -140,3 +140,22 @@ def test_an_interrupted_run_of_concurrent_nodes_shows_keyboard_interrupt(shell: 
 def test_a_cancellation_raised_by_node_code_is_not_taken_for_an_interrupt(shell: InteractiveShell) -> None:
     [result] = run(shell, "%%kailash gives_up\nraise asyncio.CancelledError('by itself')")
     assert type(raised(result)) is asyncio.CancelledError
+
+
+def test_an_interrupted_notebook_test_shows_the_line_of_the_test_that_was_awaiting(
+        shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    async def scenario() -> object:
+        started = asyncio.Event()
+        shell.user_ns["started"] = started
+        await run_cell(shell, "import asyncio\nfrom kailash_nb.testing import AsyncWorkflowTestCase\n"
+                              "class Slow(AsyncWorkflowTestCase):\n"
+                              "    async def test_waits(self):\n"
+                              "        started.set()\n"
+                              "        await asyncio.sleep(3600)\n")
+        return await _interrupt(shell, "%kailash test", started)
+
+    error = raised(asyncio.run(scenario()))
+    assert type(error) is KeyboardInterrupt and str(error) == "%kailash test was interrupted"
+    traceback = shown(capsys)
+    assert frames(traceback) == ["Cell In[1], line 1", "Cell In[1], line 6, in Slow.test_waits(self)"]
+    assert "----> 6     await asyncio.sleep(3600)" in traceback and "kailash_nb/" not in traceback
