@@ -162,8 +162,14 @@ def check_notebook_in_page(page, url: str, gates: Path) -> None:
     page.wait_for_function("() => { const s = (" + NOTEBOOK_STATE_JS + ")(); return s && s.kernel === 'idle'; }")
 
     click_menu(page, "Run", "Run All Cells")
+    # Until the bench waits at its gate; a failed cell stops Run All before it, so that ends the wait too.
+    reached = page.wait_for_function(
+        "() => (" + RUN_FINISHED_JS + ")() === 'error' ? 'error' : !!document.querySelector('.widget-hprogress')",
+        timeout=RUN_ALL_LIMIT_MS).json_value()
+    assert reached is True, f"a cell failed in JupyterLab: {cell_errors(page)}"
     check_bench_progress(page, gates)
     outcome = page.wait_for_function(RUN_FINISHED_JS, timeout=RUN_ALL_LIMIT_MS).json_value()
+    assert outcome == "done", f"a cell failed in JupyterLab: {cell_errors(page)}"
     check_bench_finished(page)
 
     outputs = page.locator(OUTPUTS)
@@ -174,14 +180,6 @@ def check_notebook_in_page(page, url: str, gates: Path) -> None:
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
-    cells = page.evaluate(NOTEBOOK_STATE_JS)["notebook"]["cells"]
-    errors = [
-        f"cell {index + 1}: {output.get('ename')}: {output.get('evalue')}"
-        for index, cell in enumerate(cells)
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert outcome == "done", f"a cell failed in JupyterLab: {errors}"
     assert outputs.locator("table").count() >= 1, "no table rendered in the outputs"
     images = outputs.locator("img")
     assert images.count() >= 1, "no chart image rendered in the outputs"
@@ -190,6 +188,16 @@ def check_notebook_in_page(page, url: str, gates: Path) -> None:
         f"no widget view rendered (is jupyterlab_widgets installed?); console errors: {console_errors}"
     )
     assert page.get_by_text("Error displaying widget").count() == 0, console_errors
+
+
+def cell_errors(page) -> list[str]:
+    cells = page.evaluate(NOTEBOOK_STATE_JS)["notebook"]["cells"]
+    return [
+        f"cell {index + 1}: {output.get('ename')}: {output.get('evalue')}"
+        for index, cell in enumerate(cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
 
 
 # -- the widgets, used as a person uses them ------------------------------------------------------------
@@ -202,7 +210,7 @@ def cell_with_source(page, source: str):
 def check_bench_progress(page, gates: Path) -> None:
     """While the bench waits at its gate: the bar shows its whole label. Then open the gate."""
     bar = cell_with_source(page, BENCH_CELL).locator(".widget-hprogress")
-    bar.wait_for(state="visible", timeout=RUN_ALL_LIMIT_MS)
+    bar.wait_for(state="visible")
     bar.scroll_into_view_if_needed()
     label = bar.locator(".widget-label")
     assert label.inner_text() == "bench 'gated'"
