@@ -239,12 +239,11 @@ class NotebookSession:
         from kailash_nb.workflow import ResourceRegistry
 
         loop = asyncio.get_running_loop()
-        running = [task for task in self.tasks if not task.done()]
+        running = [task for task in self.tasks if not task.done() and task.get_loop() is loop]
         for task in running:
             task.cancel()
-        here = [task for task in running if task.get_loop() is loop]
-        if here:
-            await asyncio.wait(here)
+        if running:
+            await asyncio.wait(running)
         registry = self.resources
         self.workflows.clear()
         self.last_inputs.clear()

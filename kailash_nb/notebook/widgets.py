@@ -105,10 +105,10 @@ class ExploreForm:
 
     The button's handler runs the workflow as a task of the session on the kernel's loop (the one that
     delivers widget messages), so it runs where its resources live, and ``%kailash reset`` cancels it
-    if it is still running. That task runs after the click's message
-    has been handled, when the frontend no longer routes a kernel's output to this form (``with
-    output:`` would lose it), so the result, an error or the running state are written as widget
-    state: the ``Output`` widget's ``outputs`` and the button's ``description``/``disabled``/``icon``.
+    if it is still running. That task runs after the click's message has been handled, when the
+    frontend no longer routes the kernel's output to this form (``with output:`` would lose it), so
+    the result, an error and the running state are written as widget state: the ``Output`` widget's
+    ``outputs`` and the button's ``description``, ``disabled`` and ``icon``.
     """
 
     def __init__(self, session: NotebookSession, workflow: str, values: Mapping[str, Any]) -> None:
