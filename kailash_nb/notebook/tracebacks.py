@@ -82,10 +82,9 @@ def interrupted(cancelled: asyncio.CancelledError, magic: str,
     """The ``KeyboardInterrupt`` a cell shows when the kernel was interrupted while ``magic`` awaited.
 
     Its traceback holds the frames of the code that was awaiting, node code or a notebook's own (a
-    test method under ``%kailash test``), without the kit's and the standard library's frames (asyncio's
-    sleep, a context manager's exit); its message names the
-    magic and, when it was inside node code, the node. It replaces the cancellation, which a cell does
-    not show as its context.
+    test method under ``%kailash test``), without the kit's and the standard library's frames
+    (asyncio's sleep, a context manager's exit). Its message names the magic and, when it was inside
+    node code, the node. It replaces the cancellation, which a cell does not show as its context.
     """
     entries = [e for e in _entries(cancelled.__traceback__) if not _in_kit(e) and not _in_stdlib(e)]
     nodes = [node_files[_filename(e)] for e in entries if _filename(e) in node_files]
