@@ -183,6 +183,7 @@ class _Run:
         running: dict[asyncio.Task[None], str] = {}
         loop = asyncio.get_running_loop()
         limit = self.limit or len(workflow.nodes)
+        deadline = self.deadline
 
         def finished(node_id: str) -> None:
             done = [node_id]
@@ -201,18 +202,17 @@ class _Run:
 
         try:
             while True:
-                if me.cancelling() > level:
-                    raise asyncio.CancelledError  # node code swallowed a cancellation: it still stands
-                if self.out_of_time():
-                    ready.clear()  # out of time: start nothing more (what runs is cancelled at the next await)
+                if deadline is not None and deadline.remaining <= 0:  # the limit passed, whether or not it could
+                    ready.clear()  # cancel anything yet: start nothing more (what runs is cancelled at its next await)
                 if not running:
                     if not ready:
                         return
                     if len(ready) == 1:  # the only runnable node: no task needed
                         node_id = order[heappop(ready)]
                         await self.run_node(workflow.nodes[node_id])
-                        if me.cancelling() > level:
+                        if me.cancelling() > level:  # the node swallowed a cancellation of this task: it stands
                             self.interrupted.add(node_id)
+                            raise asyncio.CancelledError
                         finished(node_id)
                         continue
                 while ready and len(running) < limit:
@@ -224,10 +224,6 @@ class _Run:
         except BaseException:
             await self.stop(running)
             raise
-
-    def out_of_time(self) -> bool:
-        """The run's limit has passed (on the deadline's clock), whether or not it could cancel anything yet."""
-        return self.deadline is not None and self.deadline.remaining <= 0
 
     async def stop(self, running: Mapping[asyncio.Task[None], str]) -> None:
         """Cancel the running nodes and wait until each has finished, so that no task outlives the run, even
@@ -279,7 +275,8 @@ class _Run:
             result.outputs[node_id] = output
         finally:
             result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
-            if self.out_of_time():
+            deadline = self.deadline
+            if deadline is not None and deadline.remaining <= 0:  # on the deadline's clock, like schedule()
                 self.late.add(node_id)
             if printed:
                 result.logs[node_id] = "".join(printed)
