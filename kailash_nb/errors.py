@@ -45,7 +45,9 @@ catches everything the kit itself raises::
     │   ├── UnknownNotebookNodeError         + LookupError
     │   ├── UnknownResourceError             + LookupError
     │   └── NotAwaitedError                  + RuntimeError
-    └── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)
+    ├── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)
+    ├── PlanError                            + ValueError: no notebooks to check, a malformed --shard or durations file
+    └── NotebookFileError                    + ValueError: a notebook file that update cannot edit in place
 
 Importing this module imports nothing else, so every layer can derive from it.
 """
