@@ -24,8 +24,10 @@ check: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
+# ruff, and mypy over the package (its settings are in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check kailash_nb tests benchmarks
+	$(BIN)/mypy
 
 # The unit, integration and browser tests, and the notebooks as regression tests (strict nbval).
 test: lint
@@ -36,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache mutants *.egg-info

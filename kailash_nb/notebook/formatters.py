@@ -22,12 +22,20 @@ def _printers() -> dict[type, Callable[[Any], Any]]:
 
 
 def register(ip: InteractiveShell) -> None:
-    formatter = ip.display_formatter.mimebundle_formatter
+    formatter = _mimebundle_formatter(ip)
     for cls, printer in _printers().items():
         formatter.for_type(cls, printer)
 
 
 def unregister(ip: InteractiveShell) -> None:
-    formatter = ip.display_formatter.mimebundle_formatter
+    formatter = _mimebundle_formatter(ip)
     for cls in _printers():
         formatter.pop(cls, None)
+
+
+def _mimebundle_formatter(ip: InteractiveShell) -> Any:
+    if ip.display_formatter is None:  # a shell that was never initialised: nothing to register with
+        from .errors import KailashMagicError
+
+        raise KailashMagicError("this IPython shell has no display formatter; load kailash_nb in a running shell")
+    return ip.display_formatter.mimebundle_formatter
