@@ -29,9 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check kailash_nb tests benchmarks
 	$(BIN)/mypy
 
-# The unit, integration and browser tests, and the notebooks as regression tests (strict nbval).
+# The unit, integration and browser tests, and the notebooks as regression tests (strict nbval; the kit's
+# pytest plugin keeps each notebook on one xdist worker and compares stable images).
 test: lint
-	$(BIN)/python -m pytest tests notebooks -n 2 --dist loadscope \
+	$(BIN)/python -m pytest tests notebooks -n 2 \
 		--nbval --nbval-current-env --nbval-sanitize-with=kailash_nb/notebook/sanitize.cfg
 
 bench: $(STAMP)
