@@ -1,7 +1,7 @@
 """``Deadline``: bound the time of an ``async with`` block, on ``asyncio.timeout``, and say how it ended.
 
-The one implementation of a time limit in kailash_nb: the runtime bounds nodes and runs with it, and the
-testing kit's timeouts are built on it.
+The one implementation of a time limit in kailash_nb: for the runtime's node and run timeouts, and for the
+testing kit's time limits.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Deadline:
 
     - ``expired``: the limit passed while the body was waiting, so it was cancelled. A body that catches
       that cancellation and finishes anyway has still run past its limit: ``error`` is raised all the same.
-    - ``blocked``: the body finished after the limit without ever being cancelled, because it did not
+    - ``blocked``: the body finished at or after the limit without ever being cancelled, because it did not
       yield to the event loop in time (blocking code cannot be stopped before it yields, only reported
       late). ``error`` is raised as well, unless ``fail_when_blocked=False``: then it is only reported.
     - ``elapsed``: seconds from entering the block to leaving it, on the event loop's clock.
