@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: tour demo test lint bench check lab clean
+.PHONY: tour demo test lint bench check lab mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Mutation testing (mutmut; [tool.mutmut] in pyproject.toml lists the files to mutate and the tests that must
+# kill the mutants). MUTATE narrows a run to some of them: packages or .py files, e.g.
+# make mutation MUTATE=kailash_nb/testing/assertions.py. Two workers: it is CPU heavy.
+MUTATE ?= kailash_nb/workflow kailash_nb/testing/assertions.py
+mutation: $(STAMP)
+	$(BIN)/mutmut run --max-children 2 $(foreach path,$(patsubst %/,%,$(MUTATE)),'$(subst /,.,$(path:.py=)).*')
+	$(BIN)/mutmut results
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+		print(f\"mutation score {(s['killed'] + s['timeout']) / s['total']:.1%} of {s['total']} mutants\")"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache mutants *.egg-info
