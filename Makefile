@@ -47,7 +47,8 @@ mutation: $(STAMP)
 	$(BIN)/mutmut results
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
-		print(f\"mutation score {(s['killed'] + s['timeout']) / s['total']:.1%} of {s['total']} mutants\")"
+		caught = s['killed'] + s['timeout']; ran = caught + s['survived'] + s['suspicious'] + s['no_tests']; \
+		print(f\"mutation score {caught / ran:.1%}: {caught} of {ran} mutants caught, {s['survived']} survived\")"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache mutants *.egg-info
