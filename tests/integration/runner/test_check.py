@@ -39,12 +39,6 @@ PRICING = [
 ]
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> Path:
     nb = new_notebook(cells=[nbformat.from_dict(cell) for cell in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -304,3 +298,18 @@ def test_check_outside_a_project_prints_no_warning(workdir: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stderr == ""
     assert "arning" not in run.stdout
+
+
+def test_a_notebook_that_cannot_be_read_is_reported_and_the_others_still_run(workdir: Path) -> None:
+    (workdir / "nbs").mkdir()
+    (workdir / "nbs" / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    write(workdir / "nbs" / "fine.ipynb", [new_code_cell("print('fine')")])
+
+    code, out = run_check("nbs", junit=Path("out/junit.xml"))
+
+    assert code == 1
+    assert "ERROR nbs/broken.ipynb  cannot read nbs/broken.ipynb as a notebook" in out
+    assert "PASS  nbs/fine.ipynb  1 cells" in out
+    assert "1 passed, 1 notebook(s) could not run" in out
+    suites = {s.get("name"): s for s in ET.parse("out/junit.xml").getroot().iter("testsuite")}
+    assert suites["nbs/broken.ipynb"].get("errors") == "1"

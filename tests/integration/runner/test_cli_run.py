@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 import kailash_nb.notebook
 from kailash_nb.cli import main
@@ -18,12 +17,6 @@ def write_notebook(path: Path, *sources: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_run_writes_html_with_the_table_and_the_chart_inline_and_prints_a_summary(workdir, capsys):
