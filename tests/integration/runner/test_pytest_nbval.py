@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -32,12 +30,21 @@ ORIGINAL = 'result = {"audited": [item["id"] for item in items]}'
 CHANGED = 'result = {"audited": [item["id"] * 10 for item in items]}'
 
 
-def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("JPY_SESSION_NAME", "FORCE_COLOR", "PY_COLORS")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
-         f"--nbval-sanitize-with={sanitize_file_path()}", "-rf", "--color=no", *args],
-        capture_output=True, text=True, cwd=folder, env=env, timeout=600,
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester's folder, for a pytest run in its own process, as a person runs it: no frontend, no colour."""
+    for name in ("JPY_SESSION_NAME", "FORCE_COLOR", "PY_COLORS"):
+        monkeypatch.delenv(name, raising=False)
+    return pytester
+
+
+def run_pytest(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return project.runpytest_subprocess(
+        "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
+        f"--nbval-sanitize-with={sanitize_file_path()}", "-rf", "--color=no", *args, timeout=600,
     )
 
 
@@ -50,58 +57,62 @@ def stored_notebook(path: Path, *sources: str) -> Path:
     return path
 
 
-def test_two_workers_keep_each_notebook_on_one_worker_without_dist(tmp_path: Path) -> None:
+def test_two_workers_keep_each_notebook_on_one_worker_without_dist(project: pytest.Pytester) -> None:
     for name in ("a", "b", "c", "d"):
-        stored_notebook(tmp_path / "nbs" / f"{name}.ipynb", f"x = {name!r}", "y = x * 2", "z = y + x",
+        stored_notebook(project.path / "nbs" / f"{name}.ipynb", f"x = {name!r}", "y = x * 2", "z = y + x",
                         "print(z)")
 
-    run = run_pytest(tmp_path, "-n", "2", "-v", "nbs")
+    run = run_pytest(project, "-n", "2", "-v", "nbs")
 
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert "16 passed" in run.stdout
-    assert "NameError" not in run.stdout
-    assert "PASSED nbs/c.ipynb::cell 3: z = y + x" in run.stdout
+    out = run.stdout.str()
+    assert run.ret == 0, out[-3000:]
+    assert "16 passed" in out
+    assert "NameError" not in out
+    assert "PASSED nbs/c.ipynb::cell 3: z = y + x" in out
     by_notebook: dict[str, set[str]] = {}
-    for match in re.finditer(r"\[(gw\d)\] .* PASSED nbs/(\w)\.ipynb", run.stdout):
+    for match in re.finditer(r"\[(gw\d)\] .* PASSED nbs/(\w)\.ipynb", out):
         by_notebook.setdefault(match.group(2), set()).add(match.group(1))
     assert sorted(by_notebook) == ["a", "b", "c", "d"]
     assert all(len(workers) == 1 for workers in by_notebook.values()), by_notebook
 
 
 @pytest.fixture
-def notebook_copy(tmp_path: Path) -> Path:
-    target = tmp_path / NOTEBOOK
+def notebook_copy(project: pytest.Pytester) -> Path:
+    target = project.path / NOTEBOOK
     shutil.copy(NOTEBOOKS / NOTEBOOK, target)
     return target
 
 
-def test_the_unmodified_example_notebook_passes(notebook_copy: Path) -> None:
-    run = run_pytest(notebook_copy.parent, NOTEBOOK)
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert re.search(r"\b\d+ passed\b", run.stdout) and "failed" not in run.stdout
+def test_the_unmodified_example_notebook_passes(project: pytest.Pytester, notebook_copy: Path) -> None:
+    run = run_pytest(project, NOTEBOOK)
+    out = run.stdout.str()
+    assert run.ret == 0, out[-3000:]
+    assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
 
 
-def test_a_changed_node_fails_on_its_cell_with_a_stored_and_new_diff(notebook_copy: Path) -> None:
+def test_a_changed_node_fails_on_its_cell_with_a_stored_and_new_diff(project: pytest.Pytester,
+                                                                    notebook_copy: Path) -> None:
     nb = nbformat.read(notebook_copy, as_version=4)
     position, cell = next((i, c) for i, c in enumerate(nb.cells, 1) if c.source.startswith(NODE_HEADER))
     assert ORIGINAL in cell.source, "the notebook changed: update NODE_HEADER/ORIGINAL in this test"
     cell.source = cell.source.replace(ORIGINAL, CHANGED)
     nbformat.write(nb, notebook_copy)
 
-    run = run_pytest(notebook_copy.parent, NOTEBOOK)
+    run = run_pytest(project, NOTEBOOK)
 
-    assert run.returncode == 1, run.stdout[-3000:]
-    failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
-    assert len(failed) == 1, run.stdout[-3000:]
+    out = run.stdout.str()
+    assert run.ret == 1, out[-3000:]
+    failed = [line for line in out.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 1, out[-3000:]
     assert failed[0].startswith(f"FAILED {NOTEBOOK}::cell {position}: node audit (workflow inventory)")
-    assert "  text/plain changed:\n    --- stored\n    +++ new" in run.stdout
-    assert re.search(r"^    -audited +\[1, 2, 3\]$", run.stdout, re.MULTILINE), run.stdout[-3000:]
-    assert re.search(r"^    \+audited +\[10, 20, 30\]$", run.stdout, re.MULTILINE), run.stdout[-3000:]
-    assert "<table" not in run.stdout
+    assert "  text/plain changed:\n    --- stored\n    +++ new" in out
+    assert re.search(r"^    -audited +\[1, 2, 3\]$", out, re.MULTILINE), out[-3000:]
+    assert re.search(r"^    \+audited +\[10, 20, 30\]$", out, re.MULTILINE), out[-3000:]
+    assert "<table" not in out
 
 
-def test_a_changed_workflow_graph_fails_on_its_image(tmp_path: Path) -> None:
-    path = stored_notebook(tmp_path / "graph.ipynb", "%load_ext kailash_nb",
+def test_a_changed_workflow_graph_fails_on_its_image(project: pytest.Pytester) -> None:
+    path = stored_notebook(project.path / "graph.ipynb", "%load_ext kailash_nb",
                            "%%kailash source --no-run\nresult = {'items': [1, 2]}",
                            "%%kailash sink items=source.items --no-run\nresult = {'n': len(items)}",
                            "%kailash show")
@@ -110,8 +121,9 @@ def test_a_changed_workflow_graph_fails_on_its_image(tmp_path: Path) -> None:
         "len(items)", "len(rows)")
     nbformat.write(nb, path)
 
-    run = run_pytest(tmp_path, "graph.ipynb")
+    run = run_pytest(project, "graph.ipynb")
 
-    assert run.returncode == 1, run.stdout[-3000:]
-    assert "FAILED graph.ipynb::cell 4: %kailash show - image 1 changed" in run.stdout
-    assert re.search(r"^image 1 changed \(RMS [\d.]+ > tolerance 2\)$", run.stdout, re.MULTILINE), run.stdout
+    out = run.stdout.str()
+    assert run.ret == 1, out[-3000:]
+    assert "FAILED graph.ipynb::cell 4: %kailash show - image 1 changed" in out
+    assert re.search(r"^image 1 changed \(RMS [\d.]+ > tolerance 2\)$", out, re.MULTILINE), out
