@@ -171,7 +171,7 @@ def run_notebook(
     begin = time.perf_counter()
     stopped_early = False
     try:
-        client.execute(env=headless_kernel_env())
+        client.execute(env=headless_kernel_env(), cleanup_kc=True)  # shut the kernel down: the km is ours
     except CellExecutionError:
         stopped_early = True
     except (CellTimeoutError, DeadKernelError) as exc:

@@ -9,42 +9,22 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from ipykernel.kernelspec import RESOURCES, get_kernel_dict
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from traitlets import default
+
+from kailash_nb.runner.execute import kernel_manager
 
 REPO = Path(__file__).resolve().parents[3]
-KERNEL_NAME = "kailash-nb-test-python"
 LOAD = "%load_ext kailash_nb.notebook"
 
 pytestmark = pytest.mark.integration
-
-
-class CurrentPythonKernelSpecs(KernelSpecManager):
-    """Resolves KERNEL_NAME to an ipykernel running on this very interpreter."""
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        if kernel_name == KERNEL_NAME:
-            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
-        return super().get_kernel_spec(kernel_name)
-
-
-class CurrentPythonKernelManager(AsyncKernelManager):
-    """A kernel manager that finds KERNEL_NAME; nbclient creates it, so it also shuts the kernel down."""
-
-    @default("kernel_spec_manager")
-    def _current_python_specs(self) -> KernelSpecManager:
-        return CurrentPythonKernelSpecs(data_dir=self.data_dir)
+pytest_plugins = ["pytester"]
 
 
 def kernel_env(**extra: str) -> dict[str, str]:
@@ -57,14 +37,15 @@ def kernel_env(**extra: str) -> dict[str, str]:
 
 
 def new_client(nb: Any, cwd: Path) -> NotebookClient:
-    return NotebookClient(nb, kernel_name=KERNEL_NAME, kernel_manager_class=CurrentPythonKernelManager, timeout=120,
-                          allow_errors=True, resources={"metadata": {"path": str(cwd)}})
+    """A client on a kernel of this interpreter (the runner's kernel manager), whatever kernelspecs exist."""
+    return NotebookClient(nb, km=kernel_manager(), timeout=120, allow_errors=True,
+                          resources={"metadata": {"path": str(cwd)}})
 
 
 def execute(cells: list[str], cwd: Path, **env: str) -> list[Any]:
     """Execute cells in a fresh kernel (shut down afterwards); return the executed cells."""
     nb = new_notebook(cells=[new_code_cell(source) for source in cells])
-    new_client(nb, cwd).execute(env=kernel_env(**env))
+    new_client(nb, cwd).execute(env=kernel_env(**env), cleanup_kc=True)
     return nb.cells
 
 
@@ -291,7 +272,7 @@ def test_executing_a_notebook_twice_gives_identical_text_and_html(workdir: Path)
 def test_a_finished_progress_bar_leaves_a_static_line_and_no_widget_view(workdir: Path) -> None:
     nb = new_notebook(cells=[new_code_cell(source) for source in (
         LOAD, "%%kailash one\nresult = {'x': 1}", "%kailash bench -n 2")])
-    new_client(nb, workdir).execute(env=kernel_env(KAILASH_NB_WIDGETS="1"))
+    new_client(nb, workdir).execute(env=kernel_env(KAILASH_NB_WIDGETS="1"), cleanup_kc=True)
     bench = no_error(nb.cells[2])
     # the bar was a widget, with its whole label...
     states = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
@@ -324,7 +305,7 @@ def test_kernel_interrupt_cancels_a_running_workflow_cleanly(workdir: Path) -> N
     client = new_client(nb, workdir)
 
     async def scenario() -> None:
-        async with client.async_setup_kernel(env=kernel_env()):
+        async with client.async_setup_kernel(env=kernel_env(), cleanup_kc=True):
             for index in (0, 1):
                 await client.async_execute_cell(nb.cells[index], index)
             running = asyncio.ensure_future(client.async_execute_cell(nb.cells[3], 3))
@@ -354,7 +335,7 @@ def test_an_interrupted_kailash_cell_shows_keyboard_interrupt_at_the_node_line(w
     client = new_client(nb, workdir)
 
     async def scenario() -> None:
-        async with client.async_setup_kernel(env=kernel_env()):
+        async with client.async_setup_kernel(env=kernel_env(), cleanup_kc=True):
             await client.async_execute_cell(nb.cells[0], 0)
             running = asyncio.ensure_future(client.async_execute_cell(nb.cells[1], 1))
             while not started.exists():
@@ -437,9 +418,6 @@ def test_an_asyncpg_pool_made_in_a_cell_is_used_by_a_node(workdir: Path) -> None
         "r = %kailash run --inputs {'names': ['x', 'y']}\nprint(r.status, r.get_output('read'))",
         "await pool.close()\nawait db.cleanup()",
     ], workdir)
-    setup = error(cells[1])
-    if setup is not None and setup.ename in {"PostgresStartError", "PostgresConfigurationError"}:
-        pytest.skip(f"no PostgreSQL available: {setup.evalue}")
     no_error(cells[1])
     insert = error(cells[2])
     assert insert is not None and insert.ename == "NameError" and "names" in insert.evalue
@@ -448,15 +426,14 @@ def test_an_asyncpg_pool_made_in_a_cell_is_used_by_a_node(workdir: Path) -> None
     assert text(cells[4]).strip() == "success {'names': ['x', 'y'], 'inserted': 2}"
 
 
-def test_nbval_passes_a_stored_notebook_and_fails_a_failing_test_cell(workdir: Path) -> None:
-    import subprocess
-
+def test_nbval_passes_a_stored_notebook_and_fails_a_failing_test_cell(pytester: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from kailash_nb.notebook import sanitize_file_path
 
     def stored(sources: list[str], name: str) -> Path:
         nb = new_notebook(cells=[new_code_cell(source) for source in sources])
-        new_client(nb, workdir).execute(env=kernel_env())
-        path = workdir / name
+        new_client(nb, pytester.path).execute(env=kernel_env(), cleanup_kc=True)
+        path = pytester.path / name
         nbformat.write(nb, path)
         return path
 
@@ -464,15 +441,17 @@ def test_nbval_passes_a_stored_notebook_and_fails_a_failing_test_cell(workdir: P
     bad = stored([LOAD, "%%kailash count --no-run\nrows = await (await get_resource('db')).fetch('select')\n"
                   "result = {'n': len(rows)}", NOTEBOOK_TESTS, "%kailash test"], "bad.ipynb")
 
-    def nbval(path: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
-             "--nbval-sanitize-with", sanitize_file_path(), "-q", str(path)],
-            cwd=workdir, env=kernel_env(), capture_output=True, text=True, timeout=300,
-        )
+    for name, value in kernel_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+    def nbval(path: Path) -> pytest.RunResult:
+        return pytester.runpytest_subprocess("--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
+                                             f"--nbval-sanitize-with={sanitize_file_path()}", "-q", path.name,
+                                             timeout=300)
 
     passed = nbval(good)
-    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert passed.ret == 0, passed.stdout.str()[-3000:]
     failed = nbval(bad)
-    assert failed.returncode == 1, failed.stdout[-3000:]
-    assert "NotebookTestsFailed" in failed.stdout
+    assert failed.ret == 1, failed.stdout.str()[-3000:]
+    assert "NotebookTestsFailed" in failed.stdout.str()

@@ -1,5 +1,6 @@
 """``kailash-nb run`` / ``tour`` / ``sanitize-file``: real kernels on small notebooks written by the tests."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -116,3 +117,23 @@ def test_sanitize_file_prints_the_shipped_file(capsys):
     printed = capsys.readouterr().out.strip()
     assert printed == str(kailash_nb.notebook.sanitize_file_path())
     assert "[memory_addresses]" in Path(printed).read_text(encoding="utf-8")
+
+
+def test_run_shuts_its_kernel_down(workdir):
+    from kailash_nb.runner.execute import run_notebook
+
+    notebook = write_notebook(workdir / "one.ipynb", "print(1)")
+    assert run_notebook(notebook, None).ok
+    children = [
+        entry for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent(entry) == os.getpid()
+        and b"ipykernel_launcher" in (entry / "cmdline").read_bytes()
+    ]
+    assert children == []
+
+
+def _parent(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO, wait_until_gone
+import pytest
+from conftest import wait_until_gone
+
+pytest_plugins = ["pytester"]
 
 TESTS = r'''
 import asyncio
@@ -51,32 +52,31 @@ def test_four_crashes(postgres_db):
 '''
 
 
-def run_pytest(tmp_path: Path, runtime_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_child_session.py").write_text(TESTS)
-    env_args = {"PYTHONPATH": str(REPO), "KAILASH_NB_POSTGRES_RUNTIME_DIR": str(runtime_dir.parent)}
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "no:asyncio",
-         "-W", "error::pytest.PytestUnraisableExceptionWarning", "--rootdir", str(tmp_path), *args,
-         str(tmp_path)],
-        env={**os.environ, **env_args}, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+def run_pytest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, runtime_dir: Path,
+               *args: str) -> str:
+    """A child pytest session of TESTS, in its own process, on the test's own server folder; its output."""
+    pytester.makepyfile(test_child_session=TESTS)
+    monkeypatch.setenv("KAILASH_NB_POSTGRES_RUNTIME_DIR", str(runtime_dir.parent))
+    result = pytester.runpytest_subprocess("-q", "-s", "-p", "no:cacheprovider", "-p", "no:asyncio",
+                                           "-W", "error::pytest.PytestUnraisableExceptionWarning", *args,
+                                           timeout=240)
+    return result.stdout.str() + result.stderr.str()
 
 
 def test_fixtures_work_without_pytest_asyncio_and_clean_up_after_the_session(
-        tmp_path: Path, runtime_dir: Path) -> None:
-    result = run_pytest(tmp_path, runtime_dir)
-    assert "1 failed, 4 passed" in result.stdout, result.stdout + result.stderr
-    assert "this test fails on purpose" in result.stdout
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, runtime_dir: Path) -> None:
+    output = run_pytest(pytester, monkeypatch, runtime_dir)
+    assert "1 failed, 4 passed" in output, output
+    assert "this test fails on purpose" in output
     assert not runtime_dir.exists()  # the last user waited for the server to be removed
     wait_until_gone(runtime_dir)
 
 
 def test_xdist_workers_share_one_server_and_it_is_removed_after_the_session(
-        tmp_path: Path, runtime_dir: Path) -> None:
-    result = run_pytest(tmp_path, runtime_dir, "-n", "2", "-p", "xdist", "--dist", "each")
-    assert "2 failed, 8 passed" in result.stdout, result.stdout + result.stderr
-    lines = [line.split() for line in (tmp_path / "instances.txt").read_text().splitlines()]
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, runtime_dir: Path) -> None:
+    output = run_pytest(pytester, monkeypatch, runtime_dir, "-n", "2", "-p", "xdist", "--dist", "each")
+    assert "2 failed, 8 passed" in output, output
+    lines = [line.split() for line in (pytester.path / "instances.txt").read_text().splitlines()]
     assert len({pid for pid, _ in lines}) == 2  # two worker processes ...
     assert len({instance for _, instance in lines}) == 1  # ... one server
     wait_until_gone(runtime_dir)
