@@ -16,8 +16,9 @@ import pytest
 from kailash_nb.runner.cells import CellId, CellOptions
 from kailash_nb.runner.compare import OutputDifference
 from kailash_nb.runner.images import ImageDifference
-from kailash_nb.runner.report import CONTENT_SECURITY_POLICY, REPORT_FILE, side_by_side, write_report
+from kailash_nb.runner.report import CONTENT_SECURITY_POLICY, REPORT_FILE, write_report
 from kailash_nb.runner.results import CellResult, NotebookResult, Status
+from kailash_nb.runner.textdiff import side_by_side
 
 REPO = Path(__file__).resolve().parents[3]
 PATH = "notebooks/02_workflows.ipynb"
