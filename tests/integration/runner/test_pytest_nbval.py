@@ -6,6 +6,7 @@ pytest runs in a subprocess on copies in a temporary folder, so the stored noteb
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from kailash_nb.notebook import sanitize_file_path
-from kailash_nb.runner.check import CheckConfig
+from kailash_nb.runner.check import CheckConfig, check_notebooks
 from kailash_nb.runner.terminal import Printer
 from kailash_nb.runner.update import update
 
@@ -127,3 +128,19 @@ def test_a_changed_workflow_graph_fails_on_its_image(project: pytest.Pytester) -
     assert run.ret == 1, out[-3000:]
     assert "FAILED graph.ipynb::cell 4: %kailash show - image 1 changed" in out
     assert re.search(r"^image 1 changed \(RMS [\d.]+ > tolerance 2\)$", out, re.MULTILINE), out
+
+
+def test_check_and_nbval_fail_the_same_cells(project: pytest.Pytester, notebook_copy: Path) -> None:
+    nb = nbformat.read(notebook_copy, as_version=4)
+    for cell in nb.cells:  # a changed node, and a cell that now raises
+        cell.source = cell.source.replace(ORIGINAL, CHANGED).replace("%kailash calls db", "%kailash calls nowhere")
+    nbformat.write(nb, notebook_copy)
+
+    run = run_pytest(project, NOTEBOOK)
+    nbval_failed = sorted(line.split("::", 1)[1].split(" - ")[0].strip()
+                          for line in run.stdout.str().splitlines() if line.startswith("FAILED "))
+    result = asyncio.run(check_notebooks(CheckConfig(paths=[str(notebook_copy)])))
+    check_failed = sorted(cell.id.name for notebook in result.notebooks for cell in notebook.failed_cells)
+
+    assert len(check_failed) == 2, check_failed
+    assert [name[: len(check)] for name, check in zip(nbval_failed, check_failed, strict=True)] == check_failed
