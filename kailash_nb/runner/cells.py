@@ -38,6 +38,7 @@ class CellId:
     path: str
     position: int
     label: str
+    node: str | None = None  # the node a %%kailash cell defines (in any workflow), for ``update --node``
 
     @property
     def name(self) -> str:
@@ -54,15 +55,21 @@ def cell_name(position: int, label: str) -> str:
 
 def cell_label(source: str) -> str:
     """``node NAME`` for a ``%%kailash`` cell, else the first line of code (comments and blanks skipped)."""
+    return _describe(source)[0]
+
+
+def _describe(source: str) -> tuple[str, str | None]:
+    """The cell's label, and the node it defines when it is a ``%%kailash`` cell."""
     lines = source.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%kailash"):
         node, workflow = kailash_cell_node(first)
         if node is not None:
-            return f"node {node}" if workflow == DEFAULT_WORKFLOW else f"node {node} (workflow {workflow})"
+            where = "" if workflow == DEFAULT_WORKFLOW else f" (workflow {workflow})"
+            return f"node {node}{where}", node
     code = next((line.strip() for line in lines if line.strip() and not line.strip().startswith("#")), first)
     code = re.sub(r"\s+", " ", code).replace("::", ": :")  # "::" separates a pytest id's parts
-    return code if len(code) <= LABEL_LIMIT else code[: LABEL_LIMIT - 3].rstrip() + "..."
+    return (code if len(code) <= LABEL_LIMIT else code[: LABEL_LIMIT - 3].rstrip() + "..."), None
 
 
 def kailash_cell_node(line: str) -> tuple[str | None, str]:
@@ -94,7 +101,7 @@ def kailash_cell_node(line: str) -> tuple[str | None, str]:
 def identify(path: str, cells: list[Any]) -> dict[int, CellId]:
     """The identity of every code cell of a notebook, by its index in ``cells`` (0-based)."""
     return {
-        index: CellId(path, index + 1, cell_label(_source(cell)))
+        index: CellId(path, index + 1, *_describe(_source(cell)))
         for index, cell in enumerate(cells)
         if cell.get("cell_type") == "code"
     }

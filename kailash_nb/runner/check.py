@@ -15,17 +15,20 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .cells import cell_options
 from .engine import NotebookRun, execute_notebooks
 from .images import DEFAULT_TOLERANCE
 from .plan import DURATIONS_FILE, Shard, find_notebooks, key, longest_first, read_durations, shard, write_durations
-from .results import CheckOptions, NotebookResult, judge
+from .results import FAILING, CheckOptions, NotebookResult, judge
 from .terminal import Printer
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 DEFAULT_REPORT_DIR = Path("out") / "check-report"
 #: A cell that runs longer than this has hung: the notebook stops there and the cell fails as timed out.
@@ -64,7 +67,6 @@ class CheckResult:
     seconds: float
     workers: int
     shard: Shard | None = None
-    runs: tuple[NotebookRun, ...] = field(default=(), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -81,7 +83,7 @@ class CheckResult:
     def summary(self) -> str:
         """``2 failed (1 changed, 1 raised), 108 passed, 3 skipped: 113 cells of 10 notebooks in 14.2 s``."""
         counts = self.counts
-        failing = {s: n for s, n in counts.items() if s in ("changed", "raised", "timed out", "kernel died")}
+        failing = {s: n for s, n in counts.items() if s in FAILING}
         parts = []
         if failing:
             detail = ", ".join(f"{n} {s}" for s, n in sorted(failing.items()))
@@ -130,12 +132,11 @@ async def check_notebooks(config: CheckConfig,
     if config.store_durations:
         write_durations(config.durations_file, {key(run.path): run.seconds for run in runs if run.error is None})
     ordered = tuple(results[path] for path in sorted(results, key=lambda p: names[p]))
-    return CheckResult(ordered, perf_counter() - started, config.workers, config.shard, tuple(runs))
+    return CheckResult(ordered, perf_counter() - started, config.workers, config.shard)
 
 
-def _skipped_cells(nb: object) -> frozenset[int]:
-    cells = getattr(nb, "cells", [])
-    return frozenset(i for i, cell in enumerate(cells) if cell.cell_type == "code" and cell_options(cell).skip)
+def _skipped_cells(nb: NotebookNode) -> frozenset[int]:
+    return frozenset(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell_options(cell).skip)
 
 
 def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, junit: Path | None = None,

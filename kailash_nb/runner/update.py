@@ -38,13 +38,7 @@ class Selection:
     def wants(self, cell_id: CellId) -> bool:
         if not self:
             return True
-        return cell_id.position in self.cells or _node_of(cell_id) in self.nodes
-
-
-def _node_of(cell_id: CellId) -> str | None:
-    if not cell_id.label.startswith("node "):
-        return None
-    return cell_id.label[len("node "):].split(" (workflow ", 1)[0]
+        return cell_id.position in self.cells or cell_id.node in self.nodes
 
 
 def check_selection(paths: Sequence[Path], selection: Selection) -> None:
@@ -55,13 +49,13 @@ def check_selection(paths: Sequence[Path], selection: Selection) -> None:
 
     ids = [cell_id for path in paths for cell_id in identify(str(path), nbformat.read(path, 4).cells).values()]
     missing_cells = sorted(n for n in selection.cells if not any(i.position == n for i in ids))
-    missing_nodes = sorted(n for n in selection.nodes if not any(_node_of(i) == n for i in ids))
+    missing_nodes = sorted(n for n in selection.nodes if not any(i.node == n for i in ids))
     problems = []
     if missing_cells:
         code = ", ".join(str(i.position) for i in ids) or "none"
         problems.append(f"--cell {', '.join(map(str, missing_cells))}: no such code cell (code cells: {code})")
     if missing_nodes:
-        nodes = ", ".join(sorted({n for n in map(_node_of, ids) if n})) or "none"
+        nodes = ", ".join(sorted({i.node for i in ids if i.node})) or "none"
         problems.append(f"--node {', '.join(missing_nodes)}: no %%kailash cell defines it (nodes: {nodes})")
     if problems:
         from .plan import PlanError
@@ -120,8 +114,7 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
     check_selection(plan(config), selection)
     result = run_until_done(lambda: check_notebooks(config, printer.ran))
     printer.line()
-    refused = 0
-    accepted = 0
+    refused = accepted = unchanged = 0
     for notebook in result.notebooks:
         path = Path(notebook.path)
         if notebook.error is not None:
@@ -139,13 +132,13 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
                     printer.line("  " + line)
             continue
         cells = accepted_cells(notebook, selection)
-        if cells:
-            write_accepted(path, notebook, cells)
+        if not cells:
+            unchanged += 1
+            continue
+        write_accepted(path, notebook, cells)
         for cell in cells:
             printer.line(f"accepted {cell.id} ({cell.summary if cell.status == 'changed' else 'first outputs'})")
         accepted += len(cells)
-    unchanged = sum(1 for n in result.notebooks if n.error is None and not refusals(n)
-                    and not accepted_cells(n, selection))
     printer.line(f"{accepted} cell(s) accepted; {unchanged} notebook(s) already up to date"
                  + (f"; {refused} notebook(s) not updated" if refused else ""))
     return 1 if refused else 0

@@ -48,6 +48,7 @@ def test_every_code_cell_is_numbered_among_all_cells_as_jupyterlab_counts() -> N
     ids = identify("notebooks/demo.ipynb", nb.cells)
     assert list(ids) == [1, 3]
     assert str(ids[3]) == "notebooks/demo.ipynb::cell 4: node producer"
+    assert (ids[3].node, ids[1].node) == ("producer", None)
     assert ids[1] == CellId("notebooks/demo.ipynb", 2, "%load_ext kailash_nb")
     assert ids[1].name == "cell 2: %load_ext kailash_nb"
 
