@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("paths", nargs="*", metavar="PATH", help="notebooks or folders (default notebooks/)")
         command.add_argument("-n", dest="workers", type=_positive_int, default=1, metavar="N",
                              help="run N notebooks at once, each on its own kernel (default 1)")
-        command.add_argument("--cell-timeout", type=_seconds, default=checking.DEFAULT_CELL_TIMEOUT,
+        command.add_argument("--cell-timeout", type=_seconds, default=DEFAULT_CELL_TIMEOUT,
                              metavar="SECONDS",
                              help="a cell running longer has hung: it fails as timed out (default %(default)g)")
         command.add_argument("--sanitize-with", default=None, metavar="FILE",

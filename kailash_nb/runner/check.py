@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .cells import cell_options
 from .engine import NotebookRun, execute_notebooks
+from .execute import DEFAULT_CELL_TIMEOUT
 from .images import DEFAULT_TOLERANCE
 from .plan import DURATIONS_FILE, Shard, find_notebooks, key, longest_first, read_durations, shard, write_durations
 from .results import FAILING, CheckOptions, NotebookResult, judge
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 DEFAULT_REPORT_DIR = Path("out") / "check-report"
-#: A cell that runs longer than this has hung: the notebook stops there and the cell fails as timed out.
-DEFAULT_CELL_TIMEOUT = 300.0
 T = TypeVar("T")
 
 

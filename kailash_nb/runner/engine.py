@@ -19,7 +19,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
 
-from .execute import headless_kernel_env, kernel_manager
+from .execute import KERNEL_ARGUMENTS, headless_kernel_env, kernel_manager
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 
 #: How a code cell's execution ended. "raised" says nothing yet about whether the cell was meant to.
 Ending = Literal["ran", "raised", "timed out", "kernel died", "not run", "skipped"]
-KERNEL_ARGUMENTS = [
-    "--IPKernelApp.log_level=ERROR",  # ipykernel warns on stderr about unencrypted local TCP
-    "--HistoryManager.enabled=False",  # a test run is not the user's IPython history
-]
 #: A kernel asked to shut down gets this long to exit on its own before it is killed.
 SHUTDOWN_WAIT = 1.0
 

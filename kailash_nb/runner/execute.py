@@ -19,7 +19,12 @@ from kailash_nb.errors import KailashNbError
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
-DEFAULT_CELL_TIMEOUT = 600.0
+#: A cell that runs longer than this has hung (run, tour, check and update alike).
+DEFAULT_CELL_TIMEOUT = 300.0
+KERNEL_ARGUMENTS = [
+    "--IPKernelApp.log_level=ERROR",  # ipykernel warns on stderr about unencrypted local TCP
+    "--HistoryManager.enabled=False",  # a headless run is not the user's IPython history
+]
 
 # Variables a frontend or a shell may set that would change how the kernel renders: a headless run
 # never has a live widget frontend (JPY_SESSION_NAME makes the extension think it has one), and a
@@ -33,7 +38,7 @@ _HEADLESS_KERNEL_ENV = {
 
 
 class NotebookRunError(KailashNbError, RuntimeError):
-    """The notebook could not be run at all (missing file, unreadable JSON, missing dependency)."""
+    """The notebook could not be run at all (missing file, unreadable JSON)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -129,12 +134,10 @@ def run_notebook(
     path = Path(notebook)
     if not path.is_file():
         raise NotebookRunError(f"notebook not found: {path} (pass the path of an .ipynb file)")
-    try:
-        import nbformat
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    except ImportError as exc:  # pragma: no cover - both are dependencies of kailash_nb
-        raise NotebookRunError(f"{exc}: install nbclient and nbformat (pip install kailash_nb)") from exc
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:
@@ -159,8 +162,7 @@ def run_notebook(
     client = NotebookClient(
         nb,
         km=kernel_manager(),
-        # ipykernel 7 warns on stderr that local TCP is unencrypted: noise for a local headless run.
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        extra_arguments=KERNEL_ARGUMENTS,
         timeout=cell_timeout,
         startup_timeout=startup_timeout,
         allow_errors=keep_going,
@@ -200,10 +202,8 @@ def run_notebook(
 
 def write_html(nb: Any, out: Path) -> Path:
     """Write a notebook node as a standalone HTML page (outputs' images are inline ``data:`` URIs)."""
-    try:
-        from nbconvert import HTMLExporter
-    except ImportError as exc:
-        raise NotebookRunError(f"{exc}: HTML export needs nbconvert (pip install nbconvert)") from exc
+    from nbconvert import HTMLExporter
+
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
