@@ -105,16 +105,22 @@ def estimated(notebook: Path, durations: Mapping[str, float]) -> float:
 
 
 def longest_first(notebooks: Iterable[Path], durations: Mapping[str, float]) -> list[Path]:
-    return sorted(notebooks, key=lambda nb: (-estimated(nb, durations), key(nb)))
+    return [notebook for _, notebook in _by_length(notebooks, durations)]
+
+
+def _by_length(notebooks: Iterable[Path], durations: Mapping[str, float]) -> list[tuple[float, Path]]:
+    """(estimated seconds, notebook), longest first; ties by name, so that every machine agrees."""
+    sized = [(estimated(notebook, durations), notebook) for notebook in notebooks]
+    return sorted(sized, key=lambda item: (-item[0], key(item[1])))
 
 
 def shard(notebooks: Sequence[Path], which: Shard, durations: Mapping[str, float]) -> list[Path]:
     """The notebooks of shard ``which``, longest first: every machine computes the same split."""
     loads = [0.0] * which.count
     mine = []
-    for notebook in longest_first(notebooks, durations):
+    for seconds, notebook in _by_length(notebooks, durations):
         target = loads.index(min(loads))
-        loads[target] += max(estimated(notebook, durations), 1e-3)
+        loads[target] += max(seconds, 1e-3)
         if target == which.index - 1:
             mine.append(notebook)
     return mine
