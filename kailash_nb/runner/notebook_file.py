@@ -46,7 +46,7 @@ def update_cells(text: str, updates: Sequence[CellUpdate]) -> str:
         cells = _array_items(text, cells_span[0])
     except (JSONDecodeError, IndexError) as exc:
         raise NotebookFileError(f"not a notebook's JSON: {exc}") from None
-    style = _Style.of(text)
+    style = _Style.of(text, cells)
     edits: list[tuple[int, int, str]] = []
     for update in updates:
         if not 0 <= update.index < len(cells):
@@ -90,11 +90,10 @@ class _Style:
     ensure_ascii: bool
 
     @classmethod
-    def of(cls, text: str) -> _Style:
+    def of(cls, text: str, cells: Sequence[tuple[int, int]]) -> _Style:
         """The file's own style: its indent unit, whether keys are sorted, whether non-ASCII is escaped."""
         second = text.split("\n", 2)[1] if text.count("\n") >= 2 else ""
         indent = len(second) - len(second.lstrip(" ")) or 1
-        cells = _array_items(text, _object_members(text, 0)["cells"][0])
         keys = [list(_object_members(text, start)) for start, _ in cells[:3]]
         sort_keys = all(k == sorted(k) for k in keys)
         ensure_ascii = text.isascii() and "\\u" in text
