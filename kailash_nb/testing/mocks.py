@@ -306,19 +306,24 @@ class _PendingCall:
                  start: float, node: str | None, target: Any, inner: Any) -> None:
         self.owner, self.method, self.args, self.kwargs = owner, method, args, kwargs
         self.start, self.node, self.target, self.inner = start, node, target, inner
-        self.watch: weakref.ref[Any] | None = None
+        self.watch: weakref.finalize[Any, Any] | None = None
 
     def coroutine(self) -> Coroutine[Any, Any, Any]:
         """The coroutine handed to the caller, named after the call so that Python's "coroutine ... was
         never awaited" warning names the resource and method; dropping it unstarted is recorded."""
         coroutine = cast("CoroutineType[Any, Any, Any]", self.run(self.inner))
         coroutine.__qualname__ = f"{self.owner._self_name}.{self.method}"
-        # a cycle (self -> watch -> callback -> self) that run() or the callback always breaks
-        self.watch = weakref.ref(coroutine, self._dropped)
+        # finalize, not a weakref.ref callback: its registry keeps it alive, so it fires even when the
+        # coroutine dies inside a garbage cycle (a failed node's traceback holding its namespace)
+        watch = weakref.finalize(coroutine, self.never_awaited)
+        watch.atexit = False
+        self.watch = watch
         return coroutine
 
     async def run(self, awaitable: Any) -> Any:
-        self.watch = None  # started: it is being awaited
+        if self.watch is not None:  # started: it is being awaited
+            self.watch.detach()
+            self.watch = None
         try:
             result = await awaitable
         except BaseException as exc:
@@ -330,11 +335,6 @@ class _PendingCall:
             raise
         self.owner._self_record(self.method, self.args, self.kwargs, result, None, self.start, self.node)
         return result
-
-    def _dropped(self, _: weakref.ref[Any]) -> None:
-        if self.watch is not None:
-            self.watch = None
-            self.never_awaited()
 
     def never_awaited(self) -> None:
         """Record the call as not awaited; close the coroutine underneath, which will never run (so that

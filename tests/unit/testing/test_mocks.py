@@ -301,6 +301,26 @@ def test_call_never_awaited_in_node_code_is_recorded_and_the_warning_names_it():
     assert proxy.wrapped.save.call_count == 2 and proxy.wrapped.save.await_count == 1
 
 
+def test_call_never_awaited_by_a_node_that_then_raises_is_recorded():
+    # the failed node's traceback keeps its namespace, and with it the dropped coroutine, in a reference
+    # cycle: the call must be recorded when the garbage collector frees that cycle
+    proxy, tracker = tracked(name="db")
+    workflow = AsyncWorkflowBuilder("w").add_async_code("store", """
+        db = await get_resource("db")
+        pending = db.save(1)
+        raise ValueError("boom")
+    """).build()
+
+    def fail():
+        result = run(AsyncLocalRuntime().execute_workflow_async(workflow, resources={"db": proxy}))
+        assert isinstance(result.errors["store"], ValueError)
+
+    messages = collect_warnings(fail)
+    assert messages == ["coroutine 'db.save' was never awaited"]
+    (call,) = tracker.get_calls("db", "save")
+    assert (call.args, call.awaited, call.node) == ((1,), False, "store")
+
+
 def test_call_of_a_fakes_async_method_never_awaited_is_recorded():
     class Fake:
         async def ping(self):
