@@ -41,6 +41,7 @@ catches everything the kit itself raises::
     ├── KailashMagicError                    the ``%kailash`` magics
     │   ├── MagicUsageError                  + ValueError
     │   ├── InputsError                      + ValueError
+    │   ├── DuplicateResourceError           + ValueError: a resource or mock name already in use
     │   ├── UnknownWorkflowError             + LookupError
     │   ├── UnknownNotebookNodeError         + LookupError
     │   ├── UnknownResourceError             + LookupError

@@ -99,7 +99,7 @@ def register_resource(name: str, factory: Callable[[], Any] | None = None, *, in
 
 def chart(obj: Any) -> Chart:
     """The chart of a WorkflowResult (timeline), a Workflow (graph), a bench report, or an
-    ``assert_performance`` / ``assert_converges`` result (samples)."""
+    ``measure_performance`` / ``assert_converges`` result (samples)."""
     from .charts import chart_for
 
     return chart_for(obj)

@@ -14,12 +14,13 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .display import METADATA_KEY
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from kailash_nb.workflow import Workflow, WorkflowResult
 
-METADATA_KEY = "kailash_nb"
 _STATUS_COLORS = {"success": "#4c9a2a", "failed": "#c0392b", "skipped": "#95a5a6", "cancelled": "#e67e22"}
 
 
@@ -174,7 +175,7 @@ def chart_for(obj: Any) -> Chart:
         return samples_chart(obj)
     raise TypeError(
         f"no chart for a {type(obj).__name__}: expected a WorkflowResult, a Workflow, a bench report, "
-        "or an assert_performance / assert_converges result"
+        "or a measure_performance / assert_converges result"
     )
 
 

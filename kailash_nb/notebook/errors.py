@@ -29,6 +29,10 @@ class UnknownResourceError(KailashMagicError, LookupError):
     """A subcommand names a resource or mock that the session does not have."""
 
 
+class DuplicateResourceError(KailashMagicError, ValueError):
+    """A notebook resource or mock is registered under a name the session already uses."""
+
+
 class InputsError(KailashMagicError, ValueError):
     """``--inputs EXPR`` failed to evaluate, or did not give a mapping."""
 

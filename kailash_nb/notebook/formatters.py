@@ -34,8 +34,5 @@ def unregister(ip: InteractiveShell) -> None:
 
 
 def _mimebundle_formatter(ip: InteractiveShell) -> Any:
-    if ip.display_formatter is None:  # a shell that was never initialised: nothing to register with
-        from .errors import KailashMagicError
-
-        raise KailashMagicError("this IPython shell has no display formatter; load kailash_nb in a running shell")
+    assert ip.display_formatter is not None, "an initialised shell has a display formatter"
     return ip.display_formatter.mimebundle_formatter

@@ -188,7 +188,7 @@ class KailashMagics(Magics):
     async def _cmd_test(self, args: argparse.Namespace) -> Any:
         from .testrun import run_notebook_tests
 
-        return await run_notebook_tests(self.session, self.session.namespace, args.pattern)
+        return await run_notebook_tests(self.session.namespace, args.pattern)
 
     async def _cmd_bench(self, args: argparse.Namespace) -> Any:
         from IPython.display import display

@@ -15,7 +15,7 @@ from kailash_nb.workflow import validate_inputs
 from kailash_nb.workflow.errors import add_note
 
 from .arguments import InputConnection
-from .errors import UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
+from .errors import DuplicateResourceError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
 
 if TYPE_CHECKING:
     from kailash_nb.testing.mocks import CallTracker
@@ -204,19 +204,25 @@ class NotebookSession:
         """
         if (factory is None) == (instance is None):
             raise TypeError(f"resource {name!r}: pass exactly one of factory=... or instance=...")
+        self._check_free(name)
         if factory is not None:
             self.resources.register_factory(name, factory)
         else:
             self.resources.register_instance(name, instance)
 
+    def _check_free(self, name: str) -> None:
+        if name in self.resources:
+            what = "a mock" if name in self.mocks else "a real resource"
+            raise DuplicateResourceError(
+                f"resource {name!r} is already registered in this session ({what}); use the one that exists, "
+                f"use another name, or run %kailash reset to start the session's resources afresh"
+            )
+
     def add_mock(self, name: str) -> Any:
         """A tracked mock registered as resource ``name`` (and returned, to configure)."""
         from kailash_nb.testing.mocks import CallTracker, TrackedResource, create_mock
 
-        if name in self.resources:
-            raise ValueError(
-                f"resource {name!r} is already registered in this session; use another name or %kailash reset"
-            )
+        self._check_free(name)
         if self._tracker is None:
             self._tracker = CallTracker()
         mock = TrackedResource(name, create_mock(name), self._tracker)

@@ -16,7 +16,7 @@ def arguments_text(args: Sequence[Any], kwargs: Any) -> str:
 
 
 def outcome_text(call: Any) -> str:
-    if not getattr(call, "awaited", True):
+    if not call.awaited:
         return "never awaited: add await"
     if call.exception is not None:
         return f"raised {type(call.exception).__name__}: {short(str(call.exception))}"

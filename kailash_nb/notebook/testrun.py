@@ -13,14 +13,11 @@ import unittest
 from collections.abc import Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .display import Bundle, render, short, table
 from .errors import KailashMagicError, NotebookTestsFailed
 from .tables import CALL_COLUMNS, call_rows
-
-if TYPE_CHECKING:
-    from .session import NotebookSession
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,7 +117,7 @@ def _message(exc: BaseException) -> str:
     return short(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
-async def run_notebook_tests(session: NotebookSession, namespace: Mapping[str, Any], pattern: str | None) -> TestReport:
+async def run_notebook_tests(namespace: Mapping[str, Any], pattern: str | None) -> TestReport:
     """Run the matching tests one after another; show the report and raise when any failed."""
     tests = find_tests(namespace, pattern)
     if not tests:

@@ -87,6 +87,12 @@ def test_call_table_groups_calls_by_resource_and_node_with_durations_in_metadata
     assert CallTable([])._repr_mimebundle_()[0]["text/plain"] == "calls of the session: 0\n(no calls)"
 
 
+def test_call_table_says_when_a_call_was_never_awaited() -> None:
+    call = CallRecord("db", "save", (1,), {}, node="store", awaited=False)
+    text = CallTable([call])._repr_mimebundle_()[0]["text/plain"]
+    assert "never awaited: add await" in text.splitlines()[-1]
+
+
 def test_bench_report_text_holds_counts_only() -> None:
     fast = BenchReport("wf", 2, (0.01, 0.02, 0.03), ("success", "success", "failed"), 0.05, "node 'x': E")
     slow = BenchReport("wf", 2, (1.0, 2.0, 3.0), ("success", "failed", "success"), 5.0, "node 'x': E")
@@ -109,7 +115,7 @@ def test_charts_render_png_for_results_workflows_benches_and_assertion_results()
         assert isinstance(chart, Chart) and chart.png().startswith(b"\x89PNG")
         assert chart._repr_mimebundle_()[0]["image/png"].startswith(b"\x89PNG")
     assert repr(charts[1]) == "<Chart: workflow 'demo': 3 node(s), 1 connection(s)>"
-    with pytest.raises(TypeError, match="no chart for a int"):
+    with pytest.raises(TypeError, match="no chart for a int: .* or a measure_performance / assert_converges result"):
         chart_for(3)
 
 

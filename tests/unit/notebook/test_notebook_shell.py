@@ -303,6 +303,21 @@ def test_a_name_bound_to_one_of_the_sessions_mocks_needs_no_force(shell: Interac
     assert shell.user_ns["backup"] is session.mocks["backup"] is not session.mocks["api"]
 
 
+def test_a_name_already_registered_in_the_session_is_refused_with_what_holds_it(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import DuplicateResourceError
+
+    results = run(shell, "%kailash mock db", "%kailash mock db",
+                  "from kailash_nb.notebook import register_resource\nregister_resource('db', instance=object())",
+                  "register_resource('pool', instance=1)\nregister_resource('pool', instance=2)")
+    assert raised(results[0]) is None
+    for result, what in ((results[1], "a mock"), (results[2], "a mock"), (results[3], "a real resource")):
+        error = raised(result)
+        assert isinstance(error, DuplicateResourceError), error
+        assert f"is already registered in this session ({what}); use the one that exists" in str(error)
+    assert current_session(shell).resources.names == ("db", "pool")
+
+
 def test_an_awaiting_magic_in_the_cell_that_loads_the_extension_names_that_cause(bare_shell: InteractiveShell) -> None:
     results = run(
         bare_shell,
