@@ -240,6 +240,8 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             await self.tearDown()
         except Exception as error:
             problems.append(error)
+            if failure is not None:
+                add_note(failure, f"tearDown also failed: {type(error).__name__}: {error}")
         problems.extend(await self._run_cleanups(failure))
         if failure is None:
             _raise_first(problems)

@@ -592,9 +592,23 @@ def test_run_test_keeps_the_tests_failure_and_notes_teardown_and_cleanup_failure
 
     with pytest.raises(ValueError, match="the test failed") as info:
         asyncio.run(case.run_test(test))
-    assert info.value.__notes__ == ["cleanup also failed: ResourceCleanupError: cleanup failed for 1 "
+    assert info.value.__notes__ == ["tearDown also failed: RuntimeError: tearDown broke",
+                                    "cleanup also failed: ResourceCleanupError: cleanup failed for 1 "
                                     "resource(s): a: RuntimeError: a would not close"]
     assert log == ["setUp", "tearDown", "a"]
+
+
+def test_async_with_keeps_the_body_failure_and_notes_a_teardown_failure():
+    log: list[str] = []
+
+    async def main():
+        async with Recording(log, fail="tearDown"):
+            raise ValueError("body failed")
+
+    with pytest.raises(ValueError, match="body failed") as info:
+        asyncio.run(main())
+    assert info.value.__notes__ == ["tearDown also failed: RuntimeError: tearDown broke"]
+    assert log == ["setUp", "tearDown"]
 
 
 def test_run_test_of_a_passing_test_raises_the_first_teardown_failure_noting_the_others():
