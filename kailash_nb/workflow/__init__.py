@@ -32,7 +32,7 @@ from .errors import (
 )
 from .graph import Connection, Node, Workflow
 from .result import NodeTiming, WorkflowResult
-from .validation import RESERVED_NAMES, validate_inputs, validate_timeout
+from .validation import RESERVED_NAMES, input_name_problem, validate_inputs, validate_timeout
 
 _LAZY = {
     "AsyncLocalRuntime": "runtime",
@@ -88,6 +88,7 @@ __all__ = [
     "WorkflowResult",
     "WorkflowValidationError",
     "current_node_id",
+    "input_name_problem",
     "running_node",
     "validate_inputs",
     "validate_timeout",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import graphlib
-import keyword
 from collections.abc import Iterable
 
 from .code import compile_node
@@ -19,7 +18,7 @@ from .errors import (
     UnknownNodeError,
 )
 from .graph import Connection, Node, Workflow
-from .validation import RESERVED_NAMES, validate_timeout
+from .validation import input_name_problem, validate_timeout
 
 
 class AsyncWorkflowBuilder:
@@ -66,15 +65,10 @@ class AsyncWorkflowBuilder:
                 f"connection {label}: source output must be a dotted path into {source!r}'s result "
                 f"such as 'items' or 'data.field', got {source_output!r}"
             )
-        if not isinstance(target_input, str) or not target_input.isidentifier() or keyword.iskeyword(target_input):
+        problem = input_name_problem(target_input)
+        if problem is not None:
             raise InvalidInputNameError(
-                f"connection {label}: target input {target_input!r} is not a valid Python variable name; "
-                f"node {target!r} reads it as a variable"
-            )
-        if target_input in RESERVED_NAMES:
-            raise InvalidInputNameError(
-                f"connection {label}: target input {target_input!r} would hide the runtime's "
-                f"{target_input!r} in node {target!r}; choose another name"
+                f"connection {label}: target input {target_input!r} {problem}; node {target!r} reads it as a variable"
             )
         for existing in self._connections:
             if existing.target == target and existing.target_input == target_input:

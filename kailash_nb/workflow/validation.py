@@ -30,13 +30,16 @@ def validate_inputs(inputs: object, *, source: str = "workflow inputs") -> dict[
             f"{source} must be a mapping of variable names to values, e.g. {{'n': 3}}; got a {type(inputs).__name__}"
         )
     for key in inputs:
-        problem = _input_name_problem(key)
+        problem = input_name_problem(key)
         if problem is not None:
             raise InvalidInputsError(f"{source}: key {key!r} {problem}; node code reads each input as a variable")
     return dict(inputs)
 
 
-def _input_name_problem(key: object) -> str | None:
+def input_name_problem(key: object) -> str | None:
+    """What makes ``key`` unusable as a variable of node code (``"is a Python keyword, ..."``, to follow the
+    name in a message), or ``None`` when it is fine: the one rule for workflow inputs, connection targets
+    and every other name handed to node code."""
     if not isinstance(key, str) or not key.isidentifier():
         return "is not a Python variable name"
     if keyword.iskeyword(key):

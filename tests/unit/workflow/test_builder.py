@@ -1,4 +1,5 @@
 import itertools
+import re
 from typing import Any, cast
 
 import pytest
@@ -17,6 +18,7 @@ from kailash_nb.workflow import (
     SelfConnectionError,
     UnknownNodeError,
     WorkflowValidationError,
+    input_name_problem,
 )
 
 
@@ -110,10 +112,33 @@ def test_two_connections_into_one_input_are_rejected():
         b.add_connection("b", "y", "c", "v")
 
 
-@pytest.mark.parametrize("name", ["1x", "my-var", "class", "", "a.b"])
+@pytest.mark.parametrize("name", ["1x", "my-var", "", "a.b"])
 def test_target_input_must_be_a_variable_name(name):
-    with pytest.raises(InvalidInputNameError, match="is not a valid Python variable name"):
+    with pytest.raises(InvalidInputNameError, match="is not a Python variable name"):
         builder("a", "b").add_connection("a", "x", "b", name)
+
+
+def test_target_input_cannot_be_a_keyword():
+    with pytest.raises(InvalidInputNameError, match="'class' is a Python keyword"):
+        builder("a", "b").add_connection("a", "x", "b", "class")
+
+
+@pytest.mark.parametrize("name", ["__builtins__", "__name__"])
+def test_target_input_cannot_be_a_dunder_name(name):
+    with pytest.raises(InvalidInputNameError) as info:
+        builder("a", "b").add_connection("a", "x", "b", name)
+    assert str(info.value) == (f"connection a.x -> b.{name}: target input {name!r} is a dunder name, which the "
+                               "runtime keeps for itself; node 'b' reads it as a variable")
+
+
+def test_the_builder_and_workflow_inputs_share_one_rule_for_names():
+    for name in ("1x", "class", "__builtins__", "result", "ok"):
+        problem = input_name_problem(name)
+        if problem is None:
+            builder("a", "b").add_connection("a", "x", "b", name)
+        else:
+            with pytest.raises(InvalidInputNameError, match=re.escape(problem)):
+                builder("a", "b").add_connection("a", "x", "b", name)
 
 
 @pytest.mark.parametrize("name", ["result", "get_resource"])
