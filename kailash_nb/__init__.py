@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import KailashNbError, WorkflowAssertionError
+
+if TYPE_CHECKING:  # what type checkers see of the engine's names, which __getattr__ imports on first use
+    from .workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow, WorkflowResult
 
 __all__ = [
     "AsyncLocalRuntime",

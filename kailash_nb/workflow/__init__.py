@@ -4,7 +4,7 @@ Standard library only, so that importing it stays fast; the runtime (and with it
 first use of ``AsyncLocalRuntime``, ``Deadline`` or ``ResourceRegistry``.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .builder import AsyncWorkflowBuilder
 from .context import current_node_id, running_node
@@ -33,6 +33,11 @@ from .errors import (
 from .graph import Connection, Node, Workflow
 from .result import NodeTiming, WorkflowResult
 from .validation import RESERVED_NAMES, input_name_problem, validate_inputs, validate_timeout
+
+if TYPE_CHECKING:  # what type checkers see of the names __getattr__ loads on first use
+    from .deadline import Deadline
+    from .resources import ResourceCleanupError, ResourceRegistry
+    from .runtime import AsyncLocalRuntime
 
 _LAZY = {
     "AsyncLocalRuntime": "runtime",
