@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import validate_timeout
-from kailash_nb.workflow.deadline import Deadline
+from kailash_nb.workflow import Deadline, validate_timeout
 
 from .mocks import CallRecord
 from .utils import AsyncTestUtils, maybe_await

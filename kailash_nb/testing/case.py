@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import ResourceNotFoundError, Workflow, WorkflowResult
-from kailash_nb.workflow.deadline import Deadline
+from kailash_nb.workflow import (
+    AsyncLocalRuntime,
+    Deadline,
+    ResourceNotFoundError,
+    ResourceRegistry,
+    Workflow,
+    WorkflowResult,
+)
 from kailash_nb.workflow.errors import add_note
-from kailash_nb.workflow.resources import ResourceRegistry
-from kailash_nb.workflow.runtime import AsyncLocalRuntime
 
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock

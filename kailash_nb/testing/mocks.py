@@ -37,7 +37,7 @@ from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow.context import current_node_id
+from kailash_nb.workflow import current_node_id
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
 

@@ -11,8 +11,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from kailash_nb.workflow import validate_timeout
-from kailash_nb.workflow.deadline import Deadline
+from kailash_nb.workflow import Deadline, validate_timeout
 
 __all__ = ["AsyncTestUtils", "maybe_await"]
 
