@@ -5,17 +5,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import asyncpg
 import pytest
+from conftest import run_child
 
 from kailash_nb.testing.fixtures.postgres import (
     POSTGRES_URL_ENV,
     PostgresConfigurationError,
+    TestDatabase,
     create_test_database,
     get_postgres_server,
 )
+from kailash_nb.testing.fixtures.postgres.dsn import dsn_password, replace_in_dsn
 from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager
+
+CHILD_MAKING_A_ROLE = '''
+import asyncio, sys
+from kailash_nb.testing.fixtures.postgres import create_test_database
+
+async def main():
+    db = await create_test_database(dsn=sys.argv[1], user="shared_user")
+    print(db.name, flush=True)
+
+asyncio.run(main())
+'''
 
 
 @pytest.fixture
@@ -27,6 +42,11 @@ def other_server(runtime_dir: Path) -> Iterator[str]:
         yield info.dsn()
     finally:
         manager.release()
+
+
+def without_password(dsn: str) -> str:
+    """``dsn`` with no password in its user part."""
+    return replace_in_dsn(dsn, user="postgres", password=None, database="postgres")
 
 
 async def fetch(dsn: str, query: str) -> list[str]:
@@ -117,3 +137,51 @@ def test_no_password_travels_in_sql_text_even_to_a_server_that_logs_every_statem
     log = (runtime_dir / "postgres.log").read_text()
     assert 'CREATE ROLE "logged_user" LOGIN PASSWORD' in log  # the kit's statements were logged ...
     assert "never-in-sql" not in log  # ... with no password in them
+
+
+@pytest.mark.parametrize("where", ["query", "PGPASSWORD"])
+def test_processes_give_a_role_made_without_a_password_the_same_one(
+        other_server: str, runtime_dir: Path, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin_password = dsn_password(other_server) or ""
+    url = without_password(other_server)
+    if where == "query":
+        url += "&password=" + quote(admin_password, safe="")
+    else:
+        monkeypatch.setenv("PGPASSWORD", admin_password)  # the child process inherits it
+
+    async def first_process() -> TestDatabase:
+        return await create_test_database(dsn=url, user="shared_user")
+
+    db = asyncio.run(first_process())
+    child = run_child(CHILD_MAKING_A_ROLE, runtime_dir, (url,))  # sets the role's password again
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+
+    async def after_the_child() -> None:
+        conn = await asyncpg.connect(db.connection_string)  # still the role's password
+        assert await conn.fetchval("select current_user") == "shared_user"
+        await conn.close()
+        assert stdout.strip() not in await fetch(other_server, "select datname from pg_database")  # gone at exit
+        await db.cleanup()
+
+    asyncio.run(after_the_child())
+
+
+def test_a_role_without_a_password_needs_the_admins_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)  # nothing to derive the role's password from
+    with pytest.raises(PostgresConfigurationError, match=r"pass password= or put the admin's password in the URL"):
+        asyncio.run(create_test_database(dsn="postgresql://postgres@localhost:1/postgres", user="some_user"))
+
+
+def test_the_admins_password_given_as_a_query_parameter_stays_in_its_connection_string(
+        other_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = without_password(other_server) + "&password=" + quote(dsn_password(other_server) or "", safe="")
+
+    async def scenario() -> None:
+        async with await create_test_database(dsn=url, database="admin_db") as db:
+            conn = await asyncpg.connect(db.connection_string)
+            assert await conn.fetchval("select current_database()") == db.name
+            await conn.close()
+
+    asyncio.run(scenario())
