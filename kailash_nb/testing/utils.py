@@ -11,9 +11,9 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from kailash_nb.workflow import Deadline, validate_timeout
+from kailash_nb.workflow import Deadline
 
-__all__ = ["AsyncTestUtils", "maybe_await"]
+__all__ = ["AsyncTestUtils", "maybe_await", "wait_until"]
 
 T = TypeVar("T")
 Condition = Callable[[], Any]
@@ -47,6 +47,26 @@ def _close_unstarted(awaitables: Iterable[Any]) -> None:
 
 def _label(condition: Any) -> str:
     return getattr(condition, "__qualname__", None) or repr(condition)
+
+
+async def wait_until(condition: Condition, timeout: float | None, interval: float, *, what: str) -> Any:
+    """``AsyncTestUtils.wait_for_condition``, with an invalid ``timeout`` named as ``what`` (the option the
+    caller was given it as)."""
+    last: list[Any] = [None]
+    checks = [0]
+
+    def expired(deadline: Deadline) -> BaseException:
+        return TimeoutError(f"condition {_label(condition)} was not met within {deadline.seconds:g} s "
+                            f"({checks[0]} checks, last value {last[0]!r})")
+
+    # a condition met late (a sync one that blocked) is still met: only a wait cut short fails
+    async with Deadline(timeout, error=expired, fail_when_blocked=False, what=what):
+        while True:
+            checks[0] += 1
+            last[0] = await maybe_await(condition())
+            if last[0]:
+                return last[0]
+            await asyncio.sleep(interval)
 
 
 class AsyncTestUtils:
@@ -107,22 +127,7 @@ class AsyncTestUtils:
         Raises ``TimeoutError`` naming the condition and the last value when ``timeout`` passes first;
         an async condition that hangs is cancelled at the timeout.
         """
-        last: list[Any] = [None]
-        checks = [0]
-
-        def expired(deadline: Deadline) -> BaseException:
-            return TimeoutError(f"condition {_label(condition)} was not met within {deadline.seconds:g} s "
-                                f"({checks[0]} checks, last value {last[0]!r})")
-
-        # a condition met late (a sync one that blocked) is still met: only a wait cut short fails
-        async with Deadline(validate_timeout(timeout, what="wait_for_condition(timeout=...)"), error=expired,
-                            fail_when_blocked=False):
-            while True:
-                checks[0] += 1
-                last[0] = await maybe_await(condition())
-                if last[0]:
-                    return last[0]
-                await asyncio.sleep(interval)
+        return await wait_until(condition, timeout, interval, what="wait_for_condition(timeout=...)")
 
     @staticmethod
     async def retry(operation: Callable[[], Awaitable[T] | T], *, attempts: int = 3, delay: float = 0.0,
@@ -156,7 +161,7 @@ class AsyncTestUtils:
         body that raised keeps its own exception. ``None``: no limit. Built on
         :class:`kailash_nb.workflow.Deadline`, which the ``async with`` gives (``elapsed``, ``expired``...).
         """
-        return Deadline(validate_timeout(seconds, what="AsyncTestUtils.timeout(seconds=...)"), error=_timed_out)
+        return Deadline(seconds, error=_timed_out, what="AsyncTestUtils.timeout(seconds=...)")
 
 
 def _timed_out(deadline: Deadline) -> TimeoutError:

@@ -35,7 +35,8 @@ class Deadline:
     ``CancelledError``, whose traceback shows where the body was waiting.
 
     ``seconds`` is a positive, finite number, or ``None`` for no limit (the block then always runs to
-    the end); anything else is an ``InvalidTimeoutError``. A deadline may be reused for one block after
+    the end); anything else is an ``InvalidTimeoutError`` naming ``what`` (the option the caller was given
+    it as, say ``"wait_for_condition(timeout=...)"``). A deadline may be reused for one block after
     another, each timed from its own start.
 
     >>> async def fetch_or_fail(fetch):
@@ -47,8 +48,8 @@ class Deadline:
                  "expired", "fail_when_blocked", "seconds")
 
     def __init__(self, seconds: float | None, *, error: Callable[[Deadline], BaseException] | None = None,
-                 fail_when_blocked: bool = True) -> None:
-        self.seconds = validate_timeout(seconds, what="Deadline(seconds=...)")
+                 fail_when_blocked: bool = True, what: str = "Deadline(seconds=...)") -> None:
+        self.seconds = validate_timeout(seconds, what=what)
         self.error: Callable[[Deadline], BaseException] = _timeout_error if error is None else error
         self.fail_when_blocked = fail_when_blocked
         self.expired = False

@@ -189,6 +189,11 @@ def test_timeout_none_is_no_limit_and_a_bad_value_names_the_option():
         AsyncTestUtils.timeout(0)
 
 
+def test_wait_for_condition_refuses_a_bad_timeout_naming_itself():
+    with pytest.raises(ValueError, match=r"^wait_for_condition\(timeout=\.\.\.\) must be a positive"):
+        run(AsyncTestUtils.wait_for_condition(lambda: True, timeout=0))
+
+
 def test_wait_for_condition_met_by_a_blocking_check_after_the_limit_is_still_met():
     def slow_but_true():
         time.sleep(0.03)

@@ -294,6 +294,12 @@ def test_a_limit_must_be_positive_finite_seconds(seconds):
         Deadline(seconds)
 
 
+def test_a_bad_limit_is_named_after_what_it_was_given_for():
+    with pytest.raises(InvalidTimeoutError, match=r"^poll\(timeout=\.\.\.\) must be a positive, finite number"):
+        Deadline(0, what="poll(timeout=...)")
+    assert Deadline(None, what="poll(timeout=...)").seconds is None
+
+
 def test_a_deadline_needs_a_task():
     async def main():
         loop = asyncio.get_running_loop()
