@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import Deadline, validate_timeout
+from kailash_nb.workflow import Deadline, InvalidTimeoutError
 
 from .mocks import CallRecord
-from .utils import AsyncTestUtils, maybe_await
+from .utils import AsyncTestUtils, maybe_await, wait_until
 
 if TYPE_CHECKING:
     from kailash_nb.workflow import WorkflowResult
@@ -157,12 +157,17 @@ def assert_no_calls(resource: str, calls: Sequence[CallRecord], method: str | No
 
 # -- time ----------------------------------------------------------------------------------------------
 
-def time_limit(seconds: float | None) -> Deadline:
+def time_limit(seconds: float) -> Deadline:
     """``async with time_limit(2.0): ...``: the body is cancelled at the limit and the assertion fails,
     naming the limit; it fails too when the body blocked the event loop past the limit (it could not be
     cancelled, only reported). A body that raised keeps its own exception; an outside cancellation
-    propagates. Built on :class:`kailash_nb.workflow.Deadline`, which the ``async with`` gives."""
-    return Deadline(validate_timeout(seconds, what="assert_time_limit(seconds=...)"), error=_time_limit_exceeded)
+    propagates. Built on :class:`kailash_nb.workflow.Deadline`, which the ``async with`` gives.
+
+    ``seconds`` is required: ``None`` (no limit, for a ``Deadline``) is refused, as it would check nothing."""
+    if seconds is None:
+        raise InvalidTimeoutError("assert_time_limit(seconds=...) needs a number of seconds, got None: a time "
+                                  "limit of None would check nothing")
+    return Deadline(seconds, error=_time_limit_exceeded, what="assert_time_limit(seconds=...)")
 
 
 def _time_limit_exceeded(deadline: Deadline) -> WorkflowAssertionError:
@@ -349,8 +354,7 @@ class AsyncAssertions:
             return failure(f"timeout of {deadline.seconds:g} s reached")
 
         # samples taken late (a getter that blocked) still count: only sampling cut short fails
-        async with Deadline(validate_timeout(timeout, what="assert_converges(timeout=...)"), error=expired,
-                            fail_when_blocked=False):
+        async with Deadline(timeout, error=expired, fail_when_blocked=False, what="assert_converges(timeout=...)"):
             while len(values) < samples:
                 values.append(await maybe_await(getter()))
                 times.append(time.perf_counter() - started)
@@ -378,7 +382,7 @@ class AsyncAssertions:
             return last[0]
 
         try:
-            return await AsyncTestUtils.wait_for_condition(check, timeout, interval)
+            return await wait_until(check, timeout, interval, what="assert_eventually(timeout=...)")
         except TimeoutError:
             what = message or f"condition {getattr(condition, '__qualname__', condition)!r}"
             raise WorkflowAssertionError(f"{what} did not become true within {timeout:g} s; "

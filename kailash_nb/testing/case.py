@@ -369,10 +369,10 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         """Fail if mock ``name`` (or its ``method``) was called; the message lists the calls."""
         assertions.assert_no_calls(name, self._tracked_calls(name), method)
 
-    def assert_time_limit(self, seconds: float | None) -> Deadline:
+    def assert_time_limit(self, seconds: float) -> Deadline:
         """``async with self.assert_time_limit(2.0): ...``: a body still running at the limit is cancelled
         and the assertion fails naming the limit, as it does for a body that blocked the event loop past
-        the limit; a body that raised keeps its own exception."""
+        the limit; a body that raised keeps its own exception. ``None`` is refused: it would check nothing."""
         return assertions.time_limit(seconds)
 
     # -- recorded calls ------------------------------------------------------------------------------

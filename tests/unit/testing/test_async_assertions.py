@@ -12,6 +12,7 @@ import time
 import pytest
 
 from kailash_nb.testing import AsyncAssertions, ConvergenceError, PerformanceResult, assertions
+from kailash_nb.workflow import InvalidTimeoutError
 
 
 def run(coro):
@@ -348,6 +349,19 @@ def test_converges_keeps_a_series_that_settled_with_a_getter_that_blocked_past_t
 def test_converges_refuses_a_bad_timeout_naming_the_option():
     with pytest.raises(ValueError, match=r"^assert_converges\(timeout=\.\.\.\) must be a positive"):
         run(AsyncAssertions.assert_converges(lambda: 1.0, tolerance=0, timeout=0))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "5"])
+def test_eventually_refuses_a_bad_timeout_naming_itself(timeout):
+    with pytest.raises(InvalidTimeoutError, match=r"^assert_eventually\(timeout=\.\.\.\) must be a"):
+        run(AsyncAssertions.assert_eventually(lambda: True, timeout=timeout))
+
+
+def test_time_limit_refuses_none_which_would_check_nothing():
+    with pytest.raises(InvalidTimeoutError) as info:
+        AsyncAssertions.assert_time_limit(None)
+    assert str(info.value) == ("assert_time_limit(seconds=...) needs a number of seconds, got None: a time limit "
+                               "of None would check nothing")
 
 
 def test_converges_failure_formats_floats_to_six_digits_and_other_values_as_they_are():

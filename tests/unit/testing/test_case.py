@@ -13,7 +13,12 @@ from unittest.mock import Mock
 import pytest
 
 from kailash_nb.testing import AsyncWorkflowFixtures, AsyncWorkflowTestCase
-from kailash_nb.workflow import AsyncWorkflowBuilder, ResourceCleanupError, ResourceNotFoundError
+from kailash_nb.workflow import (
+    AsyncWorkflowBuilder,
+    InvalidTimeoutError,
+    ResourceCleanupError,
+    ResourceNotFoundError,
+)
 
 
 def run_case(case_class: type[unittest.TestCase], *names: str) -> unittest.TestResult:
@@ -495,6 +500,11 @@ class TimeLimits(AsyncWorkflowTestCase):
                 async with self.assert_time_limit(bad):
                     pass
 
+    async def test_no_limit_is_refused(self):
+        with pytest.raises(InvalidTimeoutError, match=r"^assert_time_limit\(seconds=\.\.\.\) needs a number "
+                                                      r"of seconds, got None"):
+            self.assert_time_limit(None)
+
     async def test_body_that_swallows_its_cancellation_still_fails_the_limit(self):
         with pytest.raises(AssertionError, match=r"time limit of 0.01 s exceeded: the block was still running"):
             async with self.assert_time_limit(0.01):
@@ -521,7 +531,7 @@ class TimeLimits(AsyncWorkflowTestCase):
 
 def test_time_limits():
     result = run_case(TimeLimits)
-    assert result.testsRun == 8
+    assert result.testsRun == 9
     assert result.wasSuccessful(), result.errors + result.failures
 
 
