@@ -11,7 +11,7 @@ from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
-from .context import running_node
+from .context import current_node_id, running_node
 from .deadline import Deadline
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
 from .graph import Node, Workflow
@@ -77,21 +77,22 @@ class AsyncLocalRuntime:
         if not isinstance(workflow, Workflow):
             hint = " (call .build() on the builder first)" if hasattr(workflow, "build") else ""
             raise TypeError(f"expected a Workflow{hint}, got {type(workflow).__name__}")
-        timeout = validate_timeout(timeout, what="execute_workflow_async(timeout=...)")
+        limit = self.timeout if timeout is None else timeout
+        deadline = None if limit is None else Deadline(limit, error=_run_expired,
+                                                       what="execute_workflow_async(timeout=...)")
         run = _Run(self, workflow, validate_inputs(inputs), _as_resources(resources), namespace)
         if targets is not None or reuse:
             run.plan_partial(targets, reuse or {})
-        limit = self.timeout if timeout is None else timeout
         run.started = run.result.started = perf_counter()  # node timings count from here
-        if limit is None:
+        if deadline is None:
             await run.schedule()
         else:
-            run.deadline = Deadline(limit, error=_run_expired)
+            run.deadline = deadline
             try:
-                async with run.deadline:
+                async with deadline:
                     await run.schedule()
             except _Expired:
-                run.expired(limit)
+                run.expired(deadline.seconds)
         return run.finish()
 
     def execute(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, **options: Any) -> WorkflowResult:
@@ -257,7 +258,7 @@ class _Run:
                     if outcome is not None:
                         await outcome
                 else:
-                    async with Deadline(node.timeout, error=_node_timeout(node_id)):
+                    async with Deadline(node.timeout, error=_node_timed_out):
                         outcome = eval(node.compiled.code, namespace)  # inside: code without await can block too
                         if outcome is not None:
                             await outcome
@@ -281,7 +282,7 @@ class _Run:
             if printed:
                 result.logs[node_id] = "".join(printed)
 
-    def expired(self, limit: float) -> None:
+    def expired(self, limit: float | None) -> None:
         """The run's timeout passed: every node still running then, or finishing after it, timed out. Nodes
         that were cancelled, or that swallowed the cancellation or blocked the event loop and finished late
         (their output is dropped), end ``cancelled`` with a ``NodeTimeoutError``; failed nodes keep their
@@ -328,15 +329,13 @@ def _capture_print(buffer: list[str]) -> Callable[..., None]:
     return print
 
 
-def _node_timeout(node_id: str) -> Callable[[Deadline], NodeTimeoutError]:
-    def error(deadline: Deadline) -> NodeTimeoutError:
-        message = f"node {node_id!r} ran past its timeout of {deadline.seconds} s"
-        if deadline.blocked:
-            message += (": it finished after the limit without yielding to the event loop (blocking code cannot "
-                        "be stopped before it yields, only reported late); its output is dropped")
-        return NodeTimeoutError(message)
-
-    return error
+def _node_timed_out(deadline: Deadline) -> NodeTimeoutError:
+    # called as the node's Deadline block ends, still inside running_node(): the node is the running one
+    message = f"node {current_node_id()!r} ran past its timeout of {deadline.seconds} s"
+    if deadline.blocked:
+        message += (": it finished after the limit without yielding to the event loop (blocking code cannot "
+                    "be stopped before it yields, only reported late); its output is dropped")
+    return NodeTimeoutError(message)
 
 
 def _result_error(node_id: str, output: object) -> NodeResultError:
