@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 from kailash_nb.workflow import Deadline
+from kailash_nb.workflow.errors import add_note
 
 __all__ = ["AsyncTestUtils", "maybe_await", "wait_until"]
 
@@ -150,7 +151,7 @@ class AsyncTestUtils:
                     await asyncio.sleep(delay * backoff**attempt)
         last = errors[-1]
         tried = "; ".join(f"#{i + 1} {type(e).__name__}: {e}" for i, e in enumerate(errors))
-        last.add_note(f"{_label(operation)} failed {attempts} attempts: {tried}")
+        add_note(last, f"{_label(operation)} failed {attempts} attempts: {tried}")
         raise last
 
     @staticmethod

@@ -129,6 +129,19 @@ def test_retry_succeeds_after_failures_and_reports_every_attempt_when_it_gives_u
     assert info.value.__notes__[-1].endswith("failed 2 attempts: #1 ConnectionError: down; #2 ConnectionError: down")
 
 
+def test_retry_of_one_exception_instance_again_does_not_repeat_its_note():
+    down = ConnectionError("down")
+
+    def always():
+        raise down
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            run(AsyncTestUtils.retry(always, attempts=2))
+    assert down.__notes__ == [f"{always.__qualname__} failed 2 attempts: #1 ConnectionError: down; "
+                              "#2 ConnectionError: down"]
+
+
 def test_retry_needs_a_callable():
     async def op():
         return 1
