@@ -17,8 +17,14 @@ What a tracked call returns:
 - a plain value of a *mock* (a ``Mock()`` mixed up with an ``AsyncMock``, a common slip) comes back as a
   transparent proxy of that value which is also awaitable: ``await mock.get()`` gives the value, and
   without ``await`` the proxy behaves as the value does (attributes, ``==``, ``isinstance``, ``len``,
-  iteration, calls, ``copy``). Identity and exact-type checks see the proxy: compare ``await``-ed values,
-  or unwrap with ``.__wrapped__``. A fake's (non-mock) plain value comes back as it is.
+  iteration, calls, ``copy``, ``pickle``). A fake's (non-mock) plain value comes back as it is.
+
+What sees the proxy rather than the value, for a result that was not awaited: identity (``mock.get() is
+None`` is false even when the method returns ``None``, which stays a proxy so that ``await mock.op()``
+works for a method returning nothing), ``type(x) is ...``, and checks made in C on the exact type, which
+do not follow ``__class__``: ``json.dumps(mock.rows())`` raises ``TypeError`` ("not JSON serializable"),
+as may other C code given a proxied list, dict or str. Use the ``await``-ed value, or unwrap with
+``.__wrapped__``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import dataclasses
 import gc
+import json
 import pickle
 import warnings
 from unittest.mock import AsyncMock, MagicMock, Mock
@@ -201,6 +202,22 @@ def test_sync_mock_result_copies_and_pickles_as_the_plain_value():
     for duplicate in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
         assert type(duplicate) is dict and duplicate == {"nested": [1, 2]}
     assert copy.deepcopy(value)["nested"] is not value["nested"]
+
+
+def test_sync_mock_result_stays_a_proxy_for_none_and_c_level_type_checks_see_the_proxy():
+    proxy, _ = tracked(Mock(), "svc")
+    proxy.set.return_value = None
+    proxy.rows.return_value = [{"id": 1}]
+
+    async def go():
+        return await proxy.set("k", 1), json.dumps(await proxy.rows())
+
+    assert run(go()) == (None, '[{"id": 1}]')  # awaited: the values themselves
+    unset = proxy.set("k", 2)  # not awaited: a proxy of None, so that `await` works where code awaits it
+    assert unset is not None and unset.__wrapped__ is None and not unset and repr(unset) == "None"
+    with pytest.raises(TypeError, match="Object of type list is not JSON serializable"):
+        json.dumps(proxy.rows())  # the C encoder checks the exact type, not __class__
+    assert json.dumps(proxy.rows().__wrapped__) == '[{"id": 1}]'
 
 
 def test_sync_mock_result_is_callable_or_iterable_only_when_the_value_is():
