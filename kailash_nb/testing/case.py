@@ -47,10 +47,6 @@ class _Resource:
     mock: bool
 
 
-async def _awaited(value: Awaitable[T]) -> T:
-    return await value
-
-
 async def _nothing() -> None:
     """What the base class's setUp and tearDown give to await."""
 
@@ -158,7 +154,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             return value
         assert self._runner is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
         try:
-            return self._runner.run(value if inspect.iscoroutine(value) else _awaited(value))
+            return self._runner.run(value if inspect.iscoroutine(value) else maybe_await(value))
         except unittest.SkipTest:
             raise
         except BaseException as error:
@@ -291,9 +287,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             raise TypeError(f"resource {name!r}: factory must be a callable (such as lambda: obj), "
                             f"got {type(factory).__name__}")
         if mock:
-            target = factory() if factory is not None else None
-            if inspect.isawaitable(target):
-                target = await target
+            target = await maybe_await(factory()) if factory is not None else None
             if target is None:
                 target = create_mock(name)
             value: Any = TrackedResource(name, target, self.calls)
