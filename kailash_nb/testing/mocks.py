@@ -241,6 +241,15 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
         self._self_tracker.record(CallRecord(self._self_name, method, args, kwargs, result, exception, start,
                                              duration, node, awaited))
 
+    def _self_failed(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], target: Any,
+                     error: BaseException, start: float, node: str | None) -> MockExhaustedError | None:
+        """Record a call that raised ``error``. Returns the :class:`MockExhaustedError` to raise instead when
+        ``error`` only says that the mock's ``side_effect`` list ran out; else ``None``, and the caller
+        re-raises ``error`` with a bare ``raise``, which leaves its traceback as it was."""
+        exhausted = _exhausted(self, method, target, error)
+        self._self_record(method, args, kwargs, None, exhausted or error, start, node)
+        return exhausted
+
 
 def _own_attribute(target: Any, name: str) -> Any:
     """``target.name`` when the object really defines it, ``None`` for a mock's auto-created child."""
@@ -272,8 +281,7 @@ class TrackedMethod:
         try:
             value = target(*args, **kwargs)
         except BaseException as exc:
-            exhausted = _exhausted(owner, method, target, exc)
-            owner._self_record(method, args, kwargs, None, exhausted or exc, start, node)
+            exhausted = owner._self_failed(method, args, kwargs, target, exc, start, node)
             if exhausted is not None:
                 raise exhausted from None
             raise
@@ -333,9 +341,8 @@ class _PendingCall:
         try:
             result = await awaitable
         except BaseException as exc:
-            exhausted = _exhausted(self.owner, self.method, self.target, exc)
-            self.owner._self_record(self.method, self.args, self.kwargs, None, exhausted or exc, self.start,
-                                    self.node)
+            exhausted = self.owner._self_failed(self.method, self.args, self.kwargs, self.target, exc, self.start,
+                                                self.node)
             if exhausted is not None:
                 raise exhausted from None
             raise
