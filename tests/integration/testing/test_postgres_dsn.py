@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -42,6 +43,36 @@ def other_server(runtime_dir: Path) -> Iterator[str]:
         yield info.dsn()
     finally:
         manager.release()
+
+
+class InjectedFailure(Exception):
+    """What a statement made to fail raises."""
+
+
+class FailingConnection:
+    """An asyncpg connection whose first statement starting with ``prefix`` fails, once in the whole test."""
+
+    def __init__(self, conn: asyncpg.Connection, fault: dict[str, bool], prefix: str) -> None:
+        self._conn, self._fault, self._prefix = conn, fault, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        if query.startswith(self._prefix) and not self._fault["failed"]:
+            self._fault["failed"] = True
+            raise InjectedFailure(f"{query.split(' (')[0]} failed")
+        return await self._conn.execute(query, *args, **kwargs)
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """From now on in this test, the first statement starting with ``prefix`` fails."""
+    connect, fault = asyncpg.connect, {"failed": False}
+
+    async def failing_connect(*args: Any, **kwargs: Any) -> FailingConnection:
+        return FailingConnection(await connect(*args, **kwargs), fault, prefix)
+
+    monkeypatch.setattr(asyncpg, "connect", failing_connect)
 
 
 def without_password(dsn: str) -> str:
@@ -185,3 +216,41 @@ def test_the_admins_password_given_as_a_query_parameter_stays_in_its_connection_
             await conn.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("then", ["cleanup again", "exit"])
+def test_a_database_whose_drop_failed_is_dropped_by_the_next_try(
+        other_server: str, then: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def failing_cleanup() -> TestDatabase:
+        db = await create_test_database(dsn=other_server, database="retried", user="retried_user")
+        fail_once(monkeypatch, "DROP DATABASE")
+        with pytest.raises(InjectedFailure):
+            await db.cleanup()
+        assert db.name in await fetch(other_server, "select datname from pg_database")
+        if then == "cleanup again":
+            await db.cleanup()
+        return db
+
+    db = asyncio.run(failing_cleanup())
+    if then == "exit":
+        get_postgres_server(other_server).drop_leftovers()
+    assert db.name not in asyncio.run(fetch(other_server, "select datname from pg_database"))
+    assert "retried_user" not in asyncio.run(fetch(other_server, "select rolname from pg_roles"))
+
+
+def test_a_database_whose_preparation_fails_after_its_creation_is_dropped(
+        other_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_once(monkeypatch, "REASSIGN OWNED")  # handing the schema's objects to the user
+    with pytest.raises(InjectedFailure):
+        asyncio.run(create_test_database(dsn=other_server, database="half_made", user="half_made_user",
+                                         schema="create table t (x int);"))
+    assert asyncio.run(fetch(other_server, "select datname from pg_database where datname like 'half_made%'")) == []
+    assert "half_made_user" not in asyncio.run(fetch(other_server, "select rolname from pg_roles"))
+    get_postgres_server(other_server).drop_leftovers()  # the schema's template, while the server still runs
+
+
+def test_a_role_made_for_a_clone_that_fails_is_dropped(other_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_once(monkeypatch, "CREATE DATABASE")
+    with pytest.raises(InjectedFailure):
+        asyncio.run(create_test_database(dsn=other_server, database="never_made", user="orphan_user"))
+    assert "orphan_user" not in asyncio.run(fetch(other_server, "select rolname from pg_roles"))
