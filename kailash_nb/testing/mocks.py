@@ -311,6 +311,12 @@ class TrackedMethod:
         return f"<tracked method {self._kn_owner._self_name}.{self._kn_method}: {self._kn_target!r}>"
 
 
+# The weak references that watch pending calls' coroutines. Held here, outside any cycle the coroutine is in,
+# so that their callbacks fire even when it dies inside a garbage cycle (a failed node's traceback holding its
+# namespace); the garbage collector skips the callbacks of weak references that are garbage themselves.
+_WATCHED: set[weakref.ref[Any]] = set()
+
+
 class _PendingCall:
     """A call whose result is awaitable: recorded when awaited to the end, or as never awaited."""
 
@@ -320,23 +326,24 @@ class _PendingCall:
                  start: float, node: str | None, target: Any, inner: Any) -> None:
         self.owner, self.method, self.args, self.kwargs = owner, method, args, kwargs
         self.start, self.node, self.target, self.inner = start, node, target, inner
-        self.watch: weakref.finalize[Any, Any] | None = None
+        self.watch: weakref.ref[Any] | None = None
 
     def coroutine(self) -> Coroutine[Any, Any, Any]:
         """The coroutine handed to the caller, named after the call so that Python's "coroutine ... was
         never awaited" warning names the resource and method; dropping it unstarted is recorded."""
         coroutine = cast("CoroutineType[Any, Any, Any]", self.run(self.inner))
         coroutine.__qualname__ = f"{self.owner._self_name}.{self.method}"
-        # finalize, not a weakref.ref callback: its registry keeps it alive, so it fires even when the
-        # coroutine dies inside a garbage cycle (a failed node's traceback holding its namespace)
-        watch = weakref.finalize(coroutine, self.never_awaited)
-        watch.atexit = False
-        self.watch = watch
+        self.watch = weakref.ref(coroutine, self._dropped)
+        _WATCHED.add(self.watch)
         return coroutine
+
+    def _dropped(self, watch: weakref.ref[Any]) -> None:
+        _WATCHED.discard(watch)
+        self.never_awaited()
 
     async def run(self, awaitable: Any) -> Any:
         if self.watch is not None:  # started: it is being awaited
-            self.watch.detach()
+            _WATCHED.discard(self.watch)
             self.watch = None
         try:
             result = await awaitable
