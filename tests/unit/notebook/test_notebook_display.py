@@ -115,7 +115,7 @@ def test_charts_render_png_for_results_workflows_benches_and_assertion_results()
         assert isinstance(chart, Chart) and chart.png().startswith(b"\x89PNG")
         assert chart._repr_mimebundle_()[0]["image/png"].startswith(b"\x89PNG")
     assert repr(charts[1]) == "<Chart: workflow 'demo': 3 node(s), 1 connection(s)>"
-    with pytest.raises(TypeError, match="no chart for a int: .* or a measure_performance / assert_converges result"):
+    with pytest.raises(TypeError, match=r"no chart for a int: .* or a measure_performance / assert_converges result"):
         chart_for(3)
 
 
