@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from kailash_nb.testing.fixtures.postgres import (
     PostgresConfigurationError,
+    PostgresServer,
     TemplateBuildError,
     TestDatabase,
     UnsupportedEngineError,
@@ -125,6 +127,17 @@ def test_schema_error_names_the_failing_stage() -> None:
 def test_missing_schema_file_is_a_configuration_error() -> None:
     with pytest.raises(PostgresConfigurationError, match=r"cannot read the schema file .*missing\.sql"):
         asyncio.run(create_test_database(schema="missing.sql"))
+
+
+def test_password_with_a_nul_character_is_a_configuration_error() -> None:
+    with pytest.raises(PostgresConfigurationError, match="password cannot contain NUL characters"):
+        asyncio.run(create_test_database(user="nul_user", password="before\x00after"))
+
+
+def test_server_of_something_else_than_a_manager_or_url_is_a_type_error(tmp_path: Path) -> None:
+    target: Any = tmp_path  # a path, where a URL or an EmbeddedServerManager belongs
+    with pytest.raises(TypeError, match=r"EmbeddedServerManager or a PostgreSQL URL, got PosixPath\('/"):
+        PostgresServer(target)
 
 
 def test_cleanup_terminates_open_sessions_and_drops_the_database() -> None:

@@ -155,6 +155,36 @@ def test_missing_runtime_directory_is_named_and_not_created(tmp_path: Path, monk
     assert not (tmp_path / "missing").exists()
 
 
+def test_runtime_directory_whose_socket_path_is_too_long_is_a_configuration_error(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+    with pytest.raises(PostgresConfigurationError, match=rf"{deep}.* is longer than Unix sockets allow .*"
+                                                         rf"{RUNTIME_DIR_ENV} to a shorter directory"):
+        EmbeddedServerManager(deep)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "foreign"])
+def test_runtime_directory_that_is_a_symlink_or_someone_elses_is_not_used(runtime_dir: Path, kind: str) -> None:
+    elsewhere = runtime_dir.parent / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "symlink":
+        runtime_dir.symlink_to(elsewhere)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can make a directory that belongs to another user")
+        runtime_dir.mkdir()
+        os.chown(runtime_dir, pwd.getpwnam("nobody").pw_uid, -1)
+    try:
+        with pytest.raises(PostgresStartError, match=r"cannot use the server directory: .* is a symlink or "
+                                                     r"belongs to another user .*KAILASH_NB_POSTGRES_RUNTIME_DIR"):
+            EmbeddedServerManager(runtime_dir).ensure_running()
+        assert list(elsewhere.iterdir()) == list(runtime_dir.iterdir()) == []  # nothing was made in there
+    finally:
+        if kind == "symlink":
+            runtime_dir.unlink()
+        else:
+            runtime_dir.rmdir()
+
+
 @pytest.fixture
 def closed_bin_dir(runtime_dir: Path) -> Iterator[Path]:
     """The server's binaries seen through a folder only root may enter (as a venv under /root would be)."""
