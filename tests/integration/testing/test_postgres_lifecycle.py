@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import shutil
@@ -22,7 +23,8 @@ from kailash_nb.testing.fixtures.postgres import (
     PostgresStartError,
 )
 from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, default_runtime_dir
-from kailash_nb.testing.fixtures.postgres.host import OS_USER_ENV, RUNTIME_DIR_ENV, postgres_bin_dir
+from kailash_nb.testing.fixtures.postgres.host import OS_USER_ENV, postgres_bin_dir
+from kailash_nb.testing.fixtures.postgres.runtime import RUNTIME_DIR_ENV
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")
 
@@ -146,6 +148,17 @@ def test_failed_start_keeps_the_files_of_the_directory_it_was_pointed_at(
     assert sorted(p.name for p in mine.iterdir()) == ["data", "postgres.log"]  # ... and only that
     assert (mine / "data" / "keep.csv").read_text() == "1,2,3\n"
     assert (mine / "postgres.log").read_text() == "my own log\n"
+
+
+def test_the_state_file_holds_nothing_the_runtime_directory_tells(runtime_dir: Path) -> None:
+    manager = EmbeddedServerManager(runtime_dir)
+    try:
+        info = manager.ensure_running()
+        state = json.loads((runtime_dir / "state.json").read_text())
+    finally:
+        manager.release()
+    assert sorted(state) == ["instance", "postmaster_pid", "status"]  # socket and port follow from the directory
+    assert f"host={runtime_dir / 'sock'}&port=5432" in info.dsn()
 
 
 def test_missing_runtime_directory_is_named_and_not_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
