@@ -97,6 +97,24 @@ def test_a_role_made_without_a_password_gets_one_that_every_process_derives_alik
     asyncio.run(scenario())
 
 
+def test_only_passwords_a_test_chose_are_stretched_by_their_verifier() -> None:
+    """A password the kit makes is 256 random bits: stretching it would only slow every login down."""
+    async def scenario() -> None:
+        async with await create_test_database(user="chosen_user", password="chosen_pass") as chosen, \
+                await create_test_database(user="made_user") as made, \
+                await create_test_database(database="admin") as admin:
+            conn = await admin.connect()
+            verifiers = dict(await conn.fetch("select rolname, rolpassword from pg_authid where rolname = any($1)",
+                                              ["chosen_user", "made_user", "postgres"]))
+            for db in (chosen, made):
+                await (await asyncpg.connect(db.connection_string)).close()
+        assert verifiers["chosen_user"].startswith("SCRAM-SHA-256$4096:")  # PostgreSQL's default
+        assert verifiers["made_user"].startswith("SCRAM-SHA-256$1:")
+        assert verifiers["postgres"].startswith("SCRAM-SHA-256$1:")
+
+    asyncio.run(scenario())
+
+
 def test_a_password_outside_ascii_logs_in_as_postgresql_prepares_it() -> None:
     async def scenario() -> None:
         async with await create_test_database(user="unicode_user", password="pässwörd ﬁx") as db:
