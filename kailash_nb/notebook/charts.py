@@ -127,6 +127,12 @@ def timeline(result: WorkflowResult) -> Chart:
                  varies="durations")
 
 
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def latency_chart(latencies: Sequence[float], title: str, summary: str = "") -> Chart:
     """Latency of each sample in order, and their distribution."""
     millis = [value * 1000 for value in latencies]
@@ -134,10 +140,12 @@ def latency_chart(latencies: Sequence[float], title: str, summary: str = "") -> 
     over_time, distribution = fig.subplots(1, 2)
     over_time.plot(range(1, len(millis) + 1), millis, marker=".", linewidth=0.8)
     over_time.set_xlabel("sample")
+    over_time.xaxis.set_major_locator(_integer_ticks())  # samples are counted: no 1.25
     over_time.set_ylabel("latency (ms)")
     distribution.hist(millis, bins=min(30, max(5, len(millis) // 3)))
     distribution.set_xlabel("latency (ms)")
     distribution.set_ylabel("samples")
+    distribution.yaxis.set_major_locator(_integer_ticks())
     fig.suptitle(title)
     if summary:
         distribution.text(0.98, 0.95, summary, transform=distribution.transAxes, ha="right", va="top", fontsize=8,
@@ -151,6 +159,7 @@ def series_chart(values: Sequence[float], title: str, ylabel: str = "value") -> 
     ax = fig.add_subplot()
     ax.plot(range(1, len(values) + 1), list(values), marker="o")
     ax.set_xlabel("sample")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return Chart(fig, title, kind="series", stable=False, varies="samples")
