@@ -25,6 +25,8 @@ catches everything the kit itself raises::
     │   ├── OutputNotFoundError              + LookupError
     │   ├── NodeTimeoutError                 + TimeoutError
     │   ├── EventLoopRunningError            + RuntimeError
+    │   ├── VirtualTimeError                 + RuntimeError: no running loop, or one virtual time cannot drive
+    │   ├── InvalidAdvanceError              + ValueError: a negative, NaN or infinite ``clock.advance``
     │   └── ResourceCleanupError
     ├── WorkflowAssertionError               + AssertionError: a check of kailash_nb.testing failed
     │   ├── ConvergenceError

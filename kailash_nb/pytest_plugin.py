@@ -5,9 +5,10 @@
   This works without pytest-asyncio, and with it in strict or auto mode (it leaves TestCase classes alone).
 - Fixtures for function-style tests: ``workflow_case`` (an ``AsyncWorkflowTestCase`` to create resources
   in, run workflows with and assert on), ``workflow_calls`` (its recorded mock calls),
-  ``mock_http_client`` and ``memory_cache``. An ``async def`` test that requests ``workflow_case`` runs
-  inside the case (as ``async with case: await test(...)``), so setUp, the test, tearDown and resource
-  cleanup share the test's loop: that of the async plugin that claims the test (``@pytest.mark.asyncio``,
+  ``mock_http_client``, ``memory_cache`` and ``virtual_clock`` (the test runs on virtual time: an ``async
+  def`` test that requests it runs inside ``async with virtual_time()``, on its plugin's loop or a new
+  one). An ``async def`` test that requests ``workflow_case`` runs inside the case (as ``async with case:
+  await test(...)``), so setUp, the test, tearDown and resource cleanup share the test's loop: that of the async plugin that claims the test (``@pytest.mark.asyncio``,
   pytest-asyncio's auto mode, anyio), or else a fresh loop here, so it needs nothing but kailash_nb.
 - Under ``pytest --nbval``: cells named as in ``kailash-nb check``, diffs of the changed text, stable
   images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from kailash_nb.testing import AsyncWorkflowTestCase, CallTracker, MemoryCache, MockHttpClient
+    from kailash_nb.testing import AsyncWorkflowTestCase, CallTracker, MemoryCache, MockHttpClient, VirtualClock
     from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
@@ -77,6 +78,20 @@ def memory_cache() -> MemoryCache:
     return MemoryCache()
 
 
+@pytest.fixture
+def virtual_clock(request: pytest.FixtureRequest) -> VirtualClock:
+    """Run this ``async def`` test on virtual time; the fixture is its clock (``.now``, ``.advance(s)``).
+
+    The whole test body runs inside ``async with virtual_time()`` on the test's own loop (and, with
+    ``workflow_case``, so do the case's setUp, tearDown and cleanups)."""
+    from kailash_nb.testing import VirtualClock
+
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        raise pytest.UsageError(f"{request.node.nodeid}: the virtual_clock fixture needs an `async def` test: "
+                                "virtual time runs on the test's event loop")
+    return VirtualClock()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     """The session's PostgreSQL server (embedded unless KAILASH_NB_POSTGRES_URL is set), started once."""
@@ -108,12 +123,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     wraps ``item.obj`` there, anyio and this plugin call it in ``pytest_pyfunc_call``), so the case is
     entered and exited within the test's own coroutine, on its loop.
     """
-    case = getattr(item, "funcargs", {}).get("workflow_case")
+    funcargs = getattr(item, "funcargs", {})
+    case = funcargs.get("workflow_case")
+    clock = funcargs.get("virtual_clock")
     test = getattr(item, "obj", None)
-    if case is None or not inspect.iscoroutinefunction(test):
+    if (case is None and clock is None) or not inspect.iscoroutinefunction(test):
         return (yield)
+    if case is not None:
+        test = _inside_case(case, test)
+    if clock is not None:
+        test = _on_virtual_time(clock, test)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(item, "obj", _inside_case(case, test))
+        patch.setattr(item, "obj", test)
         return (yield)
 
 
@@ -126,10 +147,21 @@ def _inside_case(case: AsyncWorkflowTestCase,
     return test_inside_case
 
 
+def _on_virtual_time(clock: VirtualClock, test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def test_on_virtual_time(**kwargs: object) -> None:
+        async with clock:
+            await test(**kwargs)
+
+    return test_on_virtual_time
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run an ``async def`` test that uses ``workflow_case`` and no async plugin claims on a new loop."""
-    if "workflow_case" not in pyfuncitem.funcargs or not inspect.iscoroutinefunction(pyfuncitem.obj):
+    """Run an ``async def`` test that uses ``workflow_case`` or ``virtual_clock`` and that no async plugin
+    claims on a new loop."""
+    uses_kit = "workflow_case" in pyfuncitem.funcargs or "virtual_clock" in pyfuncitem.funcargs
+    if not uses_kit or not inspect.iscoroutinefunction(pyfuncitem.obj):
         return None  # pytest-asyncio has already made a claimed test's function sync
     if any(pyfuncitem.get_closest_marker(name) for name in _ASYNC_PLUGIN_MARKERS):
         return None

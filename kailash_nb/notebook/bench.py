@@ -10,8 +10,9 @@ import asyncio
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
+
+from kailash_nb.workflow import now
 
 from .charts import Chart, latency_chart
 from .display import Bundle, error_lines, render, table
@@ -92,18 +93,18 @@ async def bench(session: NotebookSession, workflow: str, runs: int, concurrency:
 
     async def one() -> None:
         async with limit:
-            started = perf_counter()
+            started = now()
             result = await runtime.execute_workflow_async(
                 wf, inputs, resources=session.resources, namespace=session.namespace
             )
-            latencies.append(perf_counter() - started)
+            latencies.append(now() - started)
             statuses.append(result.status)
             add_input_hints(result)
             for node_id in result.failed_nodes[:1]:
                 errors.append(f"node {node_id!r}: " + error_lines(result.errors[node_id], wf.nodes[node_id].filename))
             progress.advance()
 
-    started = perf_counter()
+    started = now()
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(runs):
@@ -113,7 +114,7 @@ async def bench(session: NotebookSession, workflow: str, runs: int, concurrency:
         raise _first(failed) from None
     finally:
         progress.close()
-    return BenchReport(workflow, concurrency, tuple(latencies), tuple(statuses), perf_counter() - started,
+    return BenchReport(workflow, concurrency, tuple(latencies), tuple(statuses), now() - started,
                        errors[0] if errors else None)
 
 

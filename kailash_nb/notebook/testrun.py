@@ -12,8 +12,9 @@ import fnmatch
 import unittest
 from collections.abc import Mapping
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Any
+
+from kailash_nb.workflow import now
 
 from .display import Bundle, render, short, table
 from .errors import KailashMagicError, NotebookTestsFailed
@@ -97,19 +98,19 @@ async def run_test(cls: type, method: str) -> TestOutcome:
     """Run one test on the running loop and classify what happened (interrupts propagate)."""
     name = f"{cls.__qualname__}.{method}"
     case = cls(method)
-    started = perf_counter()
+    started = now()
     try:
         async with case:
             outcome = getattr(case, method)()
             if hasattr(outcome, "__await__"):
                 await outcome
     except unittest.SkipTest as exc:
-        return TestOutcome(name, "skipped", str(exc), perf_counter() - started)
+        return TestOutcome(name, "skipped", str(exc), now() - started)
     except AssertionError as exc:
-        return TestOutcome(name, "failed", _message(exc), perf_counter() - started, tuple(case.calls.calls))
+        return TestOutcome(name, "failed", _message(exc), now() - started, tuple(case.calls.calls))
     except Exception as exc:
-        return TestOutcome(name, "error", _message(exc), perf_counter() - started, tuple(case.calls.calls))
-    return TestOutcome(name, "passed", "", perf_counter() - started)
+        return TestOutcome(name, "error", _message(exc), now() - started, tuple(case.calls.calls))
+    return TestOutcome(name, "passed", "", now() - started)
 
 
 def _message(exc: BaseException) -> str:

@@ -3,10 +3,15 @@
 ::
 
     from kailash_nb.testing import AsyncWorkflowTestCase, AsyncWorkflowFixtures, AsyncAssertions
+
+    async with virtual_time() as clock:   # sleeps, timeouts, retries and TTLs take no real time
+        ...
 """
 
+from kailash_nb.workflow.clock import InvalidAdvanceError, VirtualClock, VirtualTimeError, virtual_time
+
 from .assertions import AsyncAssertions, ConvergenceError, ConvergenceResult, PerformanceResult
-from .case import AsyncWorkflowTestCase
+from .case import AsyncWorkflowTestCase, use_virtual_time
 from .fixtures import (
     AsyncWorkflowFixtures,
     HttpCall,
@@ -30,6 +35,7 @@ __all__ = [
     "ConvergenceResult",
     "HttpCall",
     "HttpStatusError",
+    "InvalidAdvanceError",
     "MemoryCache",
     "MockExhaustedError",
     "MockHttpClient",
@@ -37,4 +43,8 @@ __all__ = [
     "PerformanceResult",
     "TrackedResource",
     "UnmatchedRequestError",
+    "VirtualClock",
+    "VirtualTimeError",
+    "use_virtual_time",
+    "virtual_time",
 ]

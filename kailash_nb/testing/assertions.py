@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import Deadline, InvalidTimeoutError
+from kailash_nb.workflow import Deadline, InvalidTimeoutError, now
 
 from .mocks import CallRecord
 from .utils import AsyncTestUtils, maybe_await, wait_until
@@ -246,16 +245,16 @@ async def _measure(work: Awaitable[Any] | Callable[[], Any], max_time: float | N
     samples: list[float] = []
 
     async def run_once() -> Any:
-        begun = time.perf_counter()
+        begun = now()
         value = await maybe_await(start())
-        samples.append(time.perf_counter() - begun)
+        samples.append(now() - begun)
         return value
 
-    started = time.perf_counter()
+    started = now()
     value = await run_once()
     for _ in range(runs - 1):
         value = await run_once()
-    elapsed = time.perf_counter() - started
+    elapsed = now() - started
     throughput = operations / elapsed if elapsed > 0 else math.inf
     result = PerformanceResult(elapsed, throughput, operations, tuple(samples), max_time, min_throughput)
     problems = []
@@ -332,11 +331,11 @@ class AsyncAssertions:
         window = min(window, samples)
         values: list[float] = []
         times: list[float] = []
-        started = time.perf_counter()
+        started = now()
 
         def outcome(converged: bool) -> ConvergenceResult:
             return ConvergenceResult(tuple(values), tuple(times), converged, tolerance, window,
-                                     time.perf_counter() - started)
+                                     now() - started)
 
         def settled() -> bool:
             last = values[-window:]
@@ -357,7 +356,7 @@ class AsyncAssertions:
         async with Deadline(timeout, error=expired, fail_when_blocked=False, what="assert_converges(timeout=...)"):
             while len(values) < samples:
                 values.append(await maybe_await(getter()))
-                times.append(time.perf_counter() - started)
+                times.append(now() - started)
                 if settled():
                     return outcome(True)
                 await asyncio.sleep(interval)

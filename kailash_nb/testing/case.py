@@ -16,7 +16,7 @@ import logging
 import unittest
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import (
@@ -24,6 +24,7 @@ from kailash_nb.workflow import (
     Deadline,
     ResourceNotFoundError,
     ResourceRegistry,
+    VirtualClock,
     Workflow,
     WorkflowResult,
 )
@@ -39,6 +40,29 @@ logger = logging.getLogger(__name__)  # DEBUG: resources created and cleaned up,
 
 ResourceFactory = Callable[[], Any]
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+_VIRTUAL_TIME_MARK = "__kailash_virtual_time__"
+
+
+def use_virtual_time(enabled: bool = True) -> Callable[[F], F]:
+    """Mark one test method to run on virtual time (or, with ``False``, on real time), whatever its
+    class's ``virtual_time`` attribute says::
+
+        class RetryTests(AsyncWorkflowTestCase):
+            virtual_time = True
+
+            @use_virtual_time(False)
+            async def test_against_the_real_clock(self): ...
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"use_virtual_time(enabled) takes True or False, got {enabled!r}; write "
+                        "@use_virtual_time() or @use_virtual_time(False)")
+
+    def mark(test: F) -> F:
+        setattr(test, _VIRTUAL_TIME_MARK, enabled)
+        return test
+
+    return mark
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,7 +91,15 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     Write ``async def setUp`` / ``async def tearDown`` (calling ``await super().setUp()``) and
     ``async def test_*`` methods. In a test: ``create_test_resource`` real or mock resources,
     ``execute_workflow``, then the ``assert_*`` methods and ``get_calls`` to check what happened.
+
+    ``virtual_time = True`` on the class runs setUp, each test, tearDown and the cleanups on virtual time
+    (:func:`kailash_nb.testing.virtual_time`): sleeps, timeouts, retries and TTLs take no real time, and
+    ``self.clock`` is the clock (``self.clock.advance(5)``); :func:`use_virtual_time` overrides it for one
+    test. ``self.clock`` is ``None`` on real time.
     """
+
+    #: Run every test of the class on virtual time; ``@use_virtual_time(False)`` opts one test out.
+    virtual_time: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -95,6 +127,20 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         self._resources: dict[str, _Resource] = {}
         self._runtime: AsyncLocalRuntime | None = None
         self._failure: BaseException | None = None
+        self.clock: VirtualClock | None = None
+
+    def _wants_virtual_time(self) -> bool:
+        test = getattr(self, self._testMethodName, None)
+        return bool(getattr(test, _VIRTUAL_TIME_MARK, type(self).virtual_time))
+
+    def _start_clock(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._wants_virtual_time():
+            self.clock = VirtualClock().install(loop)
+
+    def _stop_clock(self) -> None:
+        clock, self.clock = self.clock, None
+        if clock is not None:
+            clock.uninstall()
 
     # -- lifecycle hooks -----------------------------------------------------------------------------
     # Both return an awaitable: subclasses write ``async def setUp(self)`` and ``await super().setUp()``.
@@ -142,9 +188,11 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         self._reset_state()
         with asyncio.Runner() as runner:
             self._runner = runner
+            self._start_clock(runner.get_loop())
             try:
                 yield
             finally:
+                self._stop_clock()
                 self._runner = None
 
     def _run_part(self, value: Any, part: str) -> Any:
@@ -225,11 +273,15 @@ class AsyncWorkflowTestCase(unittest.TestCase):
 
     async def _enter(self) -> None:
         """``setUp`` on the running loop, keeping what the case holds already."""
+        self._start_clock(asyncio.get_running_loop())
         self.addCleanup(self._cleanup_resources)
         try:
             await self.setUp()
         except BaseException as error:
-            await self._run_cleanups(error)
+            try:
+                await self._run_cleanups(error)
+            finally:
+                self._stop_clock()
             raise
 
     async def _exit(self, failure: BaseException | None) -> None:
@@ -237,12 +289,15 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         first problem (noting the others on it), else note them all on ``failure``."""
         problems: list[BaseException] = []
         try:
-            await self.tearDown()
-        except Exception as error:
-            problems.append(error)
-            if failure is not None:
-                add_note(failure, f"tearDown also failed: {type(error).__name__}: {error}")
-        problems.extend(await self._run_cleanups(failure))
+            try:
+                await self.tearDown()
+            except Exception as error:
+                problems.append(error)
+                if failure is not None:
+                    add_note(failure, f"tearDown also failed: {type(error).__name__}: {error}")
+            problems.extend(await self._run_cleanups(failure))
+        finally:
+            self._stop_clock()
         if failure is None:
             _raise_first(problems)
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import operator
-import time
 import warnings
 import weakref
 from collections.abc import Coroutine, Iterator, Mapping
@@ -43,7 +42,7 @@ from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import current_node_id
+from kailash_nb.workflow import current_node_id, now
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
 
@@ -63,9 +62,10 @@ UNTRACKED_ATTRIBUTE = "__kailash_untracked__"
 class CallRecord:
     """One call to a tracked resource.
 
-    ``start`` is a ``time.perf_counter()`` reading taken when the call was made; ``duration`` runs until
-    the call returned or, for an awaitable result, until it was awaited to completion. ``node`` is the
-    workflow node whose code made the call, or ``None`` for a call made by the test itself.
+    ``start`` is a reading of the event loop's clock (``kailash_nb.workflow.now()``, virtual under virtual time)
+    taken when the call was made; ``duration`` runs until the call returned or, for an awaitable result, until
+    it was awaited to completion. ``node`` is the workflow node whose code made the call, or ``None`` for a call
+    made by the test itself.
     ``awaited`` is False when the call returned a coroutine or other awaitable that was dropped without
     being awaited (a missing ``await``): the call was made, but its work never ran (``result`` is None).
     """
@@ -237,7 +237,7 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
     def _self_record(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any,
                      exception: BaseException | None, start: float, node: str | None, awaited: bool = True
                      ) -> None:
-        duration = time.perf_counter() - start if awaited else 0.0
+        duration = now() - start if awaited else 0.0
         self._self_tracker.record(CallRecord(self._self_name, method, args, kwargs, result, exception, start,
                                              duration, node, awaited))
 
@@ -277,7 +277,7 @@ class TrackedMethod:
         method = self._kn_method
         target = self._kn_target
         node = current_node_id()
-        start = time.perf_counter()
+        start = now()
         try:
             value = target(*args, **kwargs)
         except BaseException as exc:

@@ -35,11 +35,18 @@ from .result import NodeTiming, WorkflowResult
 from .validation import RESERVED_NAMES, input_name_problem, validate_inputs, validate_timeout
 
 if TYPE_CHECKING:  # what type checkers see of the names __getattr__ loads on first use
+    from .clock import InvalidAdvanceError, VirtualClock, VirtualTimeError, now, running_clock, virtual_time
     from .deadline import Deadline
     from .resources import ResourceCleanupError, ResourceRegistry
     from .runtime import AsyncLocalRuntime
 
 _LAZY = {
+    "InvalidAdvanceError": "clock",
+    "VirtualClock": "clock",
+    "VirtualTimeError": "clock",
+    "now": "clock",
+    "running_clock": "clock",
+    "virtual_time": "clock",
     "AsyncLocalRuntime": "runtime",
     "Deadline": "deadline",
     "ResourceRegistry": "resources",
@@ -72,6 +79,7 @@ __all__ = [
     "DuplicateNodeError",
     "EmptyWorkflowError",
     "EventLoopRunningError",
+    "InvalidAdvanceError",
     "InvalidInputNameError",
     "InvalidInputsError",
     "InvalidNodeIdError",
@@ -88,13 +96,18 @@ __all__ = [
     "ResourceRegistry",
     "SelfConnectionError",
     "UnknownNodeError",
+    "VirtualClock",
+    "VirtualTimeError",
     "Workflow",
     "WorkflowError",
     "WorkflowResult",
     "WorkflowValidationError",
     "current_node_id",
     "input_name_problem",
+    "now",
+    "running_clock",
     "running_node",
     "validate_inputs",
     "validate_timeout",
+    "virtual_time",
 ]

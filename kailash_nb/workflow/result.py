@@ -37,8 +37,10 @@ class WorkflowResult:
     node_timings: dict[str, NodeTiming] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     execution_time: float = 0.0
-    #: ``time.perf_counter()`` when the run started: node timings are relative to it.
+    #: The event loop's time when the run started: node timings are relative to it.
     started: float = 0.0
+    #: The run was on virtual time: its timings are virtual, the same from run to run.
+    virtual_time: bool = False
 
     @property
     def ok(self) -> bool:

@@ -6,11 +6,11 @@ import asyncio
 import builtins
 from collections.abc import Callable, Collection, Iterable, Mapping
 from heapq import heappop, heappush
-from time import perf_counter
 from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
+from .clock import running_clock
 from .context import current_node_id, running_node
 from .deadline import Deadline
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
@@ -35,16 +35,20 @@ class AsyncLocalRuntime:
     """Run workflows on the running event loop.
 
     ``max_concurrency`` bounds how many nodes of one run execute at once (``None``: no bound);
-    ``timeout`` is the default limit in seconds for a whole run.
+    ``timeout`` is the default limit in seconds for a whole run; ``virtual_time=True`` runs every
+    workflow on virtual time (:func:`kailash_nb.testing.virtual_time`): sleeps, timeouts and backoff take
+    no real time, and the timings recorded are virtual, the same from run to run.
     """
 
-    def __init__(self, max_concurrency: int | None = 10, timeout: float | None = None) -> None:
+    def __init__(self, max_concurrency: int | None = 10, timeout: float | None = None, *,
+                 virtual_time: bool = False) -> None:
         if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
                                             or max_concurrency < 1):
             raise ValueError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
         timeout = validate_timeout(timeout, what="AsyncLocalRuntime(timeout=...)")
         self.max_concurrency = max_concurrency
         self.timeout = timeout
+        self.virtual_time = virtual_time
 
     async def execute_workflow_async(
         self,
@@ -56,6 +60,7 @@ class AsyncLocalRuntime:
         timeout: float | None = None,
         targets: Iterable[str] | None = None,
         reuse: Mapping[str, Mapping[str, Any]] | None = None,
+        virtual_time: bool | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` with ``inputs`` (variables in every node) and return its ``WorkflowResult``.
 
@@ -73,6 +78,9 @@ class AsyncLocalRuntime:
         A partial run (a notebook re-running one cell): ``targets`` runs only these nodes and what they
         need; ``reuse`` gives earlier outputs of nodes that then do not run but feed their dependants.
         The result holds the nodes that ran (or were skipped), not the reused ones.
+
+        ``virtual_time`` (default: the runtime's) runs this one run on virtual time; a run on a loop that
+        is on virtual time already (a test using ``virtual_time()``) is virtual either way.
         """
         if not isinstance(workflow, Workflow):
             hint = " (call .build() on the builder first)" if hasattr(workflow, "build") else ""
@@ -83,7 +91,18 @@ class AsyncLocalRuntime:
         run = _Run(self, workflow, validate_inputs(inputs), _as_resources(resources), namespace)
         if targets is not None or reuse:
             run.plan_partial(targets, reuse or {})
-        run.started = run.result.started = perf_counter()  # node timings count from here
+        if self.virtual_time if virtual_time is None else virtual_time:
+            from .clock import VirtualClock
+
+            async with VirtualClock():
+                return await self._execute(run, deadline)
+        return await self._execute(run, deadline)
+
+    async def _execute(self, run: _Run, deadline: Deadline | None) -> WorkflowResult:
+        loop = asyncio.get_running_loop()
+        run.clock = loop.time
+        run.started = run.result.started = loop.time()  # node timings count from here, on the loop's clock
+        run.result.virtual_time = running_clock(loop) is not None
         if deadline is None:
             await run.schedule()
         else:
@@ -112,9 +131,10 @@ class AsyncLocalRuntime:
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "deadline", "interrupted", "late", "limit", "nodes", "resources", "result", "reused",
-                 "started", "workflow")
-    started: float  # perf_counter() when scheduling began: node timings count from it
+    __slots__ = ("_base", "clock", "deadline", "interrupted", "late", "limit", "nodes", "resources", "result",
+                 "reused", "started", "workflow")
+    started: float  # the loop's time when scheduling began: node timings count from it
+    clock: Callable[[], float]  # the loop's time(): virtual under virtual time
 
     def __init__(self, runtime: AsyncLocalRuntime, workflow: Workflow, inputs: dict[str, Any],
                  resources: ResourceRegistry | MappingResources, namespace: Mapping[str, Any] | None) -> None:
@@ -243,7 +263,7 @@ class _Run:
     async def run_node(self, node: Node) -> None:
         node_id = node.id
         result = self.result
-        started = perf_counter()
+        started = self.clock()
         printed: list[str] = []
         try:
             with running_node(node_id):
@@ -275,7 +295,7 @@ class _Run:
             result.node_status[node_id] = "success"
             result.outputs[node_id] = output
         finally:
-            result.node_timings[node_id] = NodeTiming(started - self.started, perf_counter() - self.started)
+            result.node_timings[node_id] = NodeTiming(started - self.started, self.clock() - self.started)
             deadline = self.deadline
             if deadline is not None and deadline.remaining <= 0:  # on the deadline's clock, like schedule()
                 self.late.add(node_id)
@@ -313,7 +333,7 @@ class _Run:
             status.setdefault(node_id, "skipped")
         result.node_status = {node_id: status[node_id] for node_id in self.nodes}
         result.status = "success" if all(s == "success" for s in status.values()) else "failed"
-        result.execution_time = perf_counter() - self.started
+        result.execution_time = self.clock() - self.started
         return result
 
 
