@@ -8,8 +8,9 @@
   ``mock_http_client``, ``memory_cache`` and ``virtual_clock`` (the test runs on virtual time: an ``async
   def`` test that requests it runs inside ``async with virtual_time()``, on its plugin's loop or a new
   one). An ``async def`` test that requests ``workflow_case`` runs inside the case (as ``async with case:
-  await test(...)``), so setUp, the test, tearDown and resource cleanup share the test's loop: that of the async plugin that claims the test (``@pytest.mark.asyncio``,
-  pytest-asyncio's auto mode, anyio), or else a fresh loop here, so it needs nothing but kailash_nb.
+  await test(...)``), so setUp, the test, tearDown and resource cleanup share the test's loop: that of the
+  async plugin that claims the test (``@pytest.mark.asyncio``, pytest-asyncio's auto mode, anyio), or else
+  a fresh loop here, so it needs nothing but kailash_nb.
 - Under ``pytest --nbval``: cells named as in ``kailash-nb check``, diffs of the changed text, stable
   images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
