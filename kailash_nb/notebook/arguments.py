@@ -45,6 +45,8 @@ class InputConnection:
 @argument("--no-run", action="store_true", help="only define the node; do not run it")
 @argument("--timeout", type=float, default=None, metavar="S", help="the node's own timeout in seconds")
 @argument("--description", default=None, metavar="TEXT", help="a description shown with the workflow")
+@argument("--virtual-time", action="store_true",
+          help="run on virtual time: sleeps, timeouts and backoff take no real time; timings are virtual")
 def cell(line: str) -> None:
     """Define node NODE from the cell body (code as for ``add_async_code``: assign a dict to ``result``,
     top-level ``await`` allowed) and run it at once with the latest outputs of its upstream nodes,
@@ -62,6 +64,8 @@ def cell(line: str) -> None:
     help="a Python expression (evaluated in the notebook) giving the workflow's inputs; "
     "takes the rest of the line",
 )
+@argument("--virtual-time", action="store_true",
+          help="run on virtual time: sleeps, timeouts and backoff take no real time; timings are virtual")
 def run(line: str) -> None:
     """Run workflow NAME afresh and show its WorkflowResult (``r = %kailash run`` keeps it)."""
 

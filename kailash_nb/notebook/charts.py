@@ -2,8 +2,9 @@
 
 A ``Chart`` wraps a ``Figure``; IPython shows it as a PNG with a stable ``text/plain`` title. Its display
 metadata says whether the picture is meant to be the same on every run: the workflow graph is
-(``kailash-nb check`` and ``pytest --nbval`` compare it with a tolerance), charts of durations (a run's
-timeline, a bench, latencies) are not and are never compared::
+(``kailash-nb check`` and ``pytest --nbval`` compare it with a tolerance), and so is the timeline of a
+run on virtual time, whose timings are the same on every run; charts of real durations (a timeline of
+a real-time run, a bench, latencies) are not and are never compared::
 
     {"kailash_nb": {"chart": "graph", "stable": true}}
 """
@@ -109,22 +110,25 @@ def workflow_graph(wf: Workflow) -> Chart:
 
 
 def timeline(result: WorkflowResult) -> Chart:
-    """When each node ran in a run: one bar per node, coloured by status."""
+    """When each node ran in a run: one bar per node, coloured by status. The timeline of a run on virtual
+    time is stable (its timings are the same on every run), so regression checks compare it."""
     nodes = sorted(result.workflow.nodes)
     fig = _figure(7.0, max(2.0, 0.45 * len(nodes) + 1))
     ax = fig.add_subplot()
+    unit, scale = ("s", 1.0) if result.execution_time >= 10 else ("ms", 1000.0)
     for row, node_id in enumerate(nodes):
         timing = result.node_timings.get(node_id)
         status = result.node_status.get(node_id, "skipped")
         if timing is not None:
-            ax.barh(row, max(timing.duration, 1e-6) * 1000, left=timing.start * 1000,
+            ax.barh(row, max(timing.duration * scale, 1e-6), left=timing.start * scale,
                     color=_STATUS_COLORS.get(status, "#333333"))
     ax.set_yticks(range(len(nodes)), labels=nodes)
     ax.invert_yaxis()
-    ax.set_xlabel("ms from the start of the run")
+    clock = "virtual " if result.virtual_time else ""
+    ax.set_xlabel(f"{clock}{unit} from the start of the run")
     ax.set_title(f"run of {result.workflow.name!r}: {result.status}")
-    return Chart(fig, f"timeline of workflow {result.workflow.name!r}", kind="timeline", stable=False,
-                 varies="durations")
+    return Chart(fig, f"timeline of workflow {result.workflow.name!r}", kind="timeline",
+                 stable=result.virtual_time, varies=None if result.virtual_time else "durations")
 
 
 def _integer_ticks() -> Any:

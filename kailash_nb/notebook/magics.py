@@ -141,7 +141,7 @@ class KailashMagics(Magics):
         if args.no_run:
             return None
         async with interruptible():
-            result = await self.session.run_node(args.workflow, args.node)
+            result = await self.session.run_node(args.workflow, args.node, virtual_time=args.virtual_time)
         return _node_output(result, args.workflow, args.node)
 
     # -- subcommands -------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class KailashMagics(Magics):
     async def _cmd_run(self, args: argparse.Namespace) -> WorkflowResult:
         self.session.workflow(args.workflow)
         inputs = self._inputs(args.inputs)
-        return await self.session.run(args.workflow, inputs)
+        return await self.session.run(args.workflow, inputs, virtual_time=args.virtual_time)
 
     def _cmd_workflow(self, args: argparse.Namespace) -> Any:
         return self.session.workflow(args.workflow).build()

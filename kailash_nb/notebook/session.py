@@ -139,8 +139,9 @@ class NotebookSession:
         self.workflows[workflow] = target
         return target
 
-    async def run_node(self, workflow: str, node_id: str) -> WorkflowResult:
-        """Run one node with the latest outputs of its upstream nodes (running those that have none)."""
+    async def run_node(self, workflow: str, node_id: str, *, virtual_time: bool = False) -> WorkflowResult:
+        """Run one node with the latest outputs of its upstream nodes (running those that have none);
+        ``virtual_time``: on virtual time (``%%kailash NODE --virtual-time``)."""
         target = self.workflow(workflow)
         result = await self.runtime().execute_workflow_async(
             target.build(),
@@ -149,6 +150,7 @@ class NotebookSession:
             namespace=self.namespace,
             targets=[node_id],
             reuse=target.reusable_outputs(node_id),
+            virtual_time=virtual_time,
         )
         add_input_hints(result)
         ran = set(result.node_status)
@@ -158,13 +160,15 @@ class NotebookSession:
         return result
 
     async def run(
-        self, workflow: str, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self, workflow: str, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None,
+        virtual_time: bool = False,
     ) -> WorkflowResult:
         """Run the whole workflow afresh; its outputs become the latest outputs (a failed node has none).
 
         New ``inputs`` are checked first (``InvalidInputsError`` names the bad key) and become the latest
         inputs, which later runs and ``%%kailash`` cells reuse, only once a run has accepted them:
-        a rejected or interrupted run leaves the previous ones in place.
+        a rejected or interrupted run leaves the previous ones in place. ``virtual_time``: the run is on
+        virtual time (``%kailash run --virtual-time``).
         """
         target = self.workflow(workflow)
         given = None if inputs is None else validate_inputs(inputs, source=f"inputs of workflow {workflow!r}")
@@ -174,6 +178,7 @@ class NotebookSession:
             resources=self.resources,
             namespace=self.namespace,
             timeout=timeout,
+            virtual_time=virtual_time,
         )
         if given is not None:
             self.last_inputs[workflow] = given

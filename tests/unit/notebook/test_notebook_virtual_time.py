@@ -1,0 +1,45 @@
+"""``%kailash run --virtual-time`` and ``%%kailash NODE --virtual-time`` in an IPython shell."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from notebook_cells import raised, run
+
+from kailash_nb.notebook.charts import timeline
+
+
+def test_virtual_time_runs_cells_and_workflows_without_waiting(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "import asyncio",
+        "%%kailash backoff --virtual-time\nfor delay in (10, 20, 40):\n    await asyncio.sleep(delay)\n"
+        "result = {'waited': 70}",
+        "%%kailash report waited=backoff.waited --virtual-time\nawait asyncio.sleep(600)\n"
+        "result = {'total': waited + 600}",
+        "r = %kailash run --virtual-time",
+    )
+    assert [raised(r) for r in results[:4]] == [None] * 4
+    assert dict(results[2].result.output) == {"total": 670}
+    r = shell.user_ns["r"]
+    assert r.virtual_time is True and r.get_output("report", "total") == 670
+    assert (r.node_timings["backoff"].duration, r.node_timings["report"].duration) == (
+        pytest.approx(70), pytest.approx(600))
+    assert r.execution_time == pytest.approx(670)
+    chart = timeline(r)
+    assert chart.stable is True and chart.varies is None
+    assert chart._repr_mimebundle_()[1]["kailash_nb"] == {"chart": "timeline", "stable": True}
+
+
+def test_a_real_time_timeline_is_never_compared(shell: InteractiveShell) -> None:
+    run(shell, "%%kailash quick\nresult = {'v': 1}", "r = %kailash run")
+    r = shell.user_ns["r"]
+    assert r.virtual_time is False
+    assert timeline(r)._repr_mimebundle_()[1]["kailash_nb"] == {"chart": "timeline", "stable": False,
+                                                                "varies": "durations"}
+
+
+def test_the_virtual_time_option_is_in_the_help(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook.arguments import help_text
+
+    assert help_text().count("--virtual-time") >= 2
