@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,36 @@ def test_update_whose_write_fails_leaves_the_notebook_byte_for_byte(workdir: Pat
     assert "Traceback" not in run.stdout + run.stderr
     assert path.read_bytes() == before
     assert sorted(p.name for p in workdir.iterdir()) == ["big.ipynb"]
+
+
+def test_of_two_updates_of_one_notebook_the_second_refuses_and_the_first_writes(workdir: Path) -> None:
+    waits = (  # the first update's run stops here until the second one has been tried
+        "import pathlib, time\n"
+        "pathlib.Path('started').touch()\n"
+        "for _ in range(6000):\n"
+        "    if pathlib.Path('go').exists():\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+        "print('new')"
+    )
+    path = workdir / "shared.ipynb"
+    path.write_text(json.dumps(notebook_json([stale(waits, "old\n")]), indent=1))
+    command = [sys.executable, "-m", "kailash_nb.cli", "update", "shared.ipynb"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(30000):
+            if (workdir / "started").exists() or first.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert (workdir / "started").exists(), first.communicate()
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        (workdir / "go").touch()
+        out, err = first.communicate(timeout=300)
+
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert second.stderr == ("kailash-nb update: shared.ipynb is being updated by another process (kailash-nb "
+                             "update holds its lock): run again when that one has finished\n")
+    assert first.returncode == 0, out + err
+    assert "accepted shared.ipynb::cell 1: import pathlib, time (stdout changed)" in out
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0].text == "new\n"
