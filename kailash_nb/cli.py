@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +71,13 @@ def _tour_notebook(given: str | None) -> Path:
 
 def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> int:
     from .runner.execute import NotebookRunError, run_notebook
+    from .runner.files import OutputPathError, refuse_unsafe_output
 
+    try:
+        refuse_unsafe_output("--html", html, [notebook])
+    except OutputPathError as exc:
+        print(f"kailash-nb: {exc}", file=sys.stderr)
+        return 2
     print(f"running {notebook} headlessly (cell timeout {cell_timeout:g} s) ...", flush=True)
     try:
         run = run_notebook(notebook, html, cell_timeout=cell_timeout, keep_going=keep_going)
@@ -114,9 +121,12 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more; got {text!r}")
     return value
 
 
@@ -125,10 +135,21 @@ def _seconds(text: str) -> float:
 
     try:
         seconds = validate_timeout(float(text), what="the value")
-    except (ValueError, InvalidTimeoutError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    assert seconds is not None
+    except (ValueError, InvalidTimeoutError):
+        seconds = None
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number of seconds, such as 60; got {text!r}")
     return seconds
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected an RMS difference: a finite number, 0 or more; got {text!r}")
+    return value
 
 
 def _quiet_jsonschema_formats() -> None:
@@ -180,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="compare only cells marked NBVAL_CHECK_OUTPUT, as nbval's --nbval-lax")
         command.add_argument("--compare-images", action="store_true",
                              help="compare every PNG output, not only charts that say they are stable")
-        command.add_argument("--image-tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="RMS",
+        command.add_argument("--image-tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="RMS",
                              help="RMS difference below which two images count as the same (default %(default)g)")
         command.add_argument("--durations-file", default=DURATIONS_FILE, metavar="FILE",
                              help="stored notebook durations: longest run first, shards balanced "
@@ -222,12 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tour":
         return _run(_tour_notebook(args.notebook), Path(args.html), args.cell_timeout, args.keep_going)
     if args.command in ("check", "update"):
+        from .runner.files import FileLockedError, OutputPathError
         from .runner.plan import PlanError
 
         _quiet_jsonschema_formats()
         try:
             return _check(args) if args.command == "check" else _update(args)
-        except PlanError as exc:
+        except (PlanError, OutputPathError, FileLockedError) as exc:
             print(f"kailash-nb {args.command}: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

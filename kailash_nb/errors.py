@@ -50,7 +50,10 @@ catches everything the kit itself raises::
     │   └── NotAwaitedError                  + RuntimeError
     ├── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)
     ├── PlanError                            + ValueError: no notebooks to check, a malformed --shard or durations file
-    └── NotebookFileError                    + ValueError: a notebook file that update cannot edit in place
+    ├── NotebookFileError                    + ValueError: a notebook file that update cannot edit in place
+    ├── OutputPathError                      + ValueError: an output path that would overwrite a notebook
+    ├── FileChangedError                     + RuntimeError: a file changed on disk since it was read: not written
+    └── FileLockedError                      + RuntimeError: another update holds the notebook
 
 Importing this module imports nothing else, so every layer can derive from it.
 """

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .cells import cell_options
 from .engine import NotebookRun, execute_notebooks
 from .execute import DEFAULT_CELL_TIMEOUT
+from .files import refuse_unsafe_output
 from .images import DEFAULT_TOLERANCE
 from .plan import DURATIONS_FILE, Shard, find_notebooks, key, longest_first, read_durations, shard, write_durations
 from .results import FAILING, CheckOptions, NotebookResult, judge
@@ -131,7 +132,8 @@ async def check_notebooks(config: CheckConfig,
     if config.store_durations:
         write_durations(config.durations_file, {key(run.path): run.seconds for run in runs if run.error is None})
     ordered = tuple(results[path] for path in sorted(results, key=lambda p: names[p]))
-    return CheckResult(ordered, perf_counter() - started, config.workers, config.shard)
+    workers = max(1, min(config.workers, len(notebooks)))  # never more than there were notebooks to run
+    return CheckResult(ordered, perf_counter() - started, workers, config.shard)
 
 
 def _skipped_cells(nb: NotebookNode) -> frozenset[int]:
@@ -142,6 +144,7 @@ def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, 
           printer: Printer | None = None, command: str = "kailash-nb check") -> int:
     """``kailash-nb check``: run, print, write the report (and JUnit XML); the exit status (0 passed)."""
     printer = printer or Printer()
+    refuse_unsafe_outputs(config, report_dir, junit)
     result = run_until_done(lambda: check_notebooks(config, printer.notebook))
     if not result.ok:
         printer.failures(result.notebooks)
@@ -157,6 +160,17 @@ def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, 
 
         printer.line(f"junit: {write_junit(junit, result.notebooks, result.seconds)}")
     return 0 if result.ok else 1
+
+
+def refuse_unsafe_outputs(config: CheckConfig, report_dir: Path | None, junit: Path | None) -> None:
+    """Before anything runs: no output may overwrite a notebook, and each must be a file or a folder as meant."""
+    notebooks = find_notebooks(config.paths)
+    if report_dir is not None:
+        refuse_unsafe_output("--report", report_dir, notebooks, folder=True)
+    if junit is not None:
+        refuse_unsafe_output("--junitxml", junit, notebooks)
+    if config.store_durations:
+        refuse_unsafe_output("--durations-file", config.durations_file, notebooks)
 
 
 def run_until_done(main: Callable[[], Awaitable[T]]) -> T:

@@ -8,6 +8,7 @@ nbconvert are imported only inside the functions that use them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -16,9 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from kailash_nb.errors import KailashNbError
 
+from .files import refuse_unsafe_output, write_atomically
+
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
+#: nbconvert's lab template, offline and without script (``templates/offline.html.j2``).
+HTML_TEMPLATE = "offline.html.j2"
+# The page's own markup has neither; in a notebook's HTML (escaped in code, raw in outputs) they are elements.
+_SCRIPT = re.compile(r"<script\b.*?(?:</script\s*>|$)", re.IGNORECASE | re.DOTALL)
+_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 #: A cell that runs longer than this has hung (run, tour, check and update alike).
 DEFAULT_CELL_TIMEOUT = 300.0
 KERNEL_ARGUMENTS = [
@@ -134,6 +142,8 @@ def run_notebook(
     path = Path(notebook)
     if not path.is_file():
         raise NotebookRunError(f"notebook not found: {path} (pass the path of an .ipynb file)")
+    if html is not None:
+        refuse_unsafe_output("--html", html, [path])
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -201,10 +211,21 @@ def run_notebook(
 
 
 def write_html(nb: Any, out: Path) -> Path:
-    """Write a notebook node as a standalone HTML page (outputs' images are inline ``data:`` URIs)."""
+    """Write a notebook node as a self-contained HTML page that loads nothing and runs no script.
+
+    nbconvert's lab page without its CDN scripts (require.js, MathJax, mermaid, the widget manager), without
+    JavaScript outputs and with the ``<script>``/``<link>`` elements of HTML outputs and markdown removed,
+    under the check report's Content-Security-Policy, which blocks whatever else a notebook's HTML asks
+    for (event handlers, remote images, frames). Images are inline ``data:`` URIs; math shows as its TeX.
+    """
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
+    from .report import CONTENT_SECURITY_POLICY
+
+    exporter = HTMLExporter(embed_images=True, template_file=HTML_TEMPLATE,
+                            extra_template_paths=[str(Path(__file__).parent / "templates")])
+    body, _ = exporter.from_notebook_node(nb, resources={"content_security_policy": CONTENT_SECURITY_POLICY})
+    body = _LINK.sub("", _SCRIPT.sub("", body))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
+    write_atomically(out, body)
     return out

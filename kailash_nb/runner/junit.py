@@ -2,18 +2,25 @@
 
 ``classname`` is the notebook's path and ``name`` the cell's name (``cell 9: node processor``), so a CI
 page lists ``notebooks/02_workflows.ipynb`` › ``cell 9: node processor``, as the terminal and the report do.
+Characters XML 1.0 cannot hold (NUL, ESC, BEL... from outputs and errors) are written as their Python
+escapes (ESC as the four characters ``\\x1b``), so that every JUnit reader accepts the file.
 """
 
 from __future__ import annotations
 
+import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from .files import write_atomically
 from .results import CellResult, NotebookResult
 from .terminal import describe_failure
 
 _ERRORS = frozenset({"raised", "timed out", "kernel died"})
+#: What XML 1.0 cannot hold: control characters other than tab and line breaks, surrogates, U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTree:
@@ -36,6 +43,7 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
         for key, value in counts.items():
             totals[key] += value
     suites.attrib.update({key: str(value) for key, value in totals.items()})
+    _only_xml_characters(suites)
     ET.indent(suites)
     return ET.ElementTree(suites)
 
@@ -53,8 +61,22 @@ def _testcase(suite: ET.Element, cell: CellResult) -> None:
         ET.SubElement(case, "skipped", message=cell.reason or cell.status)
 
 
+def _only_xml_characters(root: ET.Element) -> None:
+    """Write the characters XML 1.0 cannot hold as their Python escapes, in every text and attribute."""
+
+    def escaped(text: str) -> str:
+        return _NOT_XML.sub(lambda match: ascii(match.group())[1:-1], text)
+
+    for element in root.iter():
+        if element.text:
+            element.text = escaped(element.text)
+        element.attrib.update({key: escaped(value) for key, value in element.attrib.items()})
+
+
 def write_junit(path: str | Path, results: Sequence[NotebookResult], seconds: float) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    junit_xml(results, seconds).write(target, encoding="utf-8", xml_declaration=True)
+    xml = io.BytesIO()
+    junit_xml(results, seconds).write(xml, encoding="utf-8", xml_declaration=True)
+    write_atomically(target, xml.getvalue())
     return target

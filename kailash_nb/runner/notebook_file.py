@@ -4,7 +4,9 @@
 notebook with its metadata, key order or indentation changed. So instead of writing the parsed notebook
 back, this module finds the exact text of each accepted cell's ``outputs`` (and, for a cell that was never
 run, its ``execution_count``) with the standard library's JSON scanner, and replaces only that text, in
-the file's own style (indentation, key order, ASCII escaping), as nbformat would write those values.
+the file's own style, as the file's writer would have written those values: its line endings (LF or CRLF),
+its indentation (N spaces, tabs, or none at all in a minified file), its separators, key order and ASCII
+escaping.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ def update_cells(text: str, updates: Sequence[CellUpdate]) -> str:
     try:
         members = _object_members(text, 0)
         cells_span = members.get("cells")
+        if cells_span is None and "worksheets" in members:
+            version = _DECODER.raw_decode(text, members["nbformat"][0])[0] if "nbformat" in members else "3"
+            raise NotebookFileError(f"an nbformat {version} notebook: update writes only nbformat 4; convert "
+                                    "it first (save it from Jupyter, or jupyter nbconvert --to notebook --inplace)")
         if cells_span is None:
             raise NotebookFileError("the notebook has no \"cells\" list")
         cells = _array_items(text, cells_span[0])
@@ -85,24 +91,47 @@ def _plain(value: Any) -> Any:
 
 @dataclass(slots=True, frozen=True)
 class _Style:
-    indent: int
+    newline: str  # "\n" or "\r\n"
+    indent: str | None  # one level of indentation; None: everything on one line (a minified file)
+    item_separator: str
+    key_separator: str
     sort_keys: bool
     ensure_ascii: bool
 
     @classmethod
     def of(cls, text: str, cells: Sequence[tuple[int, int]]) -> _Style:
-        """The file's own style: its indent unit, whether keys are sorted, whether non-ASCII is escaped."""
-        second = text.split("\n", 2)[1] if text.count("\n") >= 2 else ""
-        indent = len(second) - len(second.lstrip(" ")) or 1
-        keys = [list(_object_members(text, start)) for start, _ in cells[:3]]
+        """The file's own style, read from its text: line endings, indent unit, separators, key order, escaping."""
+        first_break = text.find("\n")
+        newline = "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
+        start = _skip(text, 0)
+        _expect(text.startswith("{", start), f"expected an object at character {start}")
+        first_member = _skip(text, start + 1)
+        line_start = text.rfind("\n", 0, first_member) + 1
+        indent = text[line_start:first_member] if line_start > start else None
+        key_separator, item_separator = _separators(text, start)
+        keys = [list(_object_members(text, cell_start)) for cell_start, _ in cells[:3]]
         sort_keys = all(k == sorted(k) for k in keys)
         ensure_ascii = text.isascii() and "\\u" in text
-        return cls(indent, sort_keys, ensure_ascii)
+        return cls(newline, indent, item_separator, key_separator, sort_keys, ensure_ascii)
 
     def dump(self, value: Any, margin: str) -> str:
         dumped = json.dumps(value, indent=self.indent, sort_keys=self.sort_keys, ensure_ascii=self.ensure_ascii,
-                            separators=(",", ": "))
-        return dumped.replace("\n", "\n" + margin)
+                            separators=(self.item_separator, self.key_separator))
+        return dumped.replace("\n", self.newline + margin)
+
+
+def _separators(text: str, start: int) -> tuple[str, str]:
+    """The key separator (``": "`` or ``":"``) and item separator (``","`` or ``", "``) of the object at
+    ``start``, as written around its first two members; a line break in a separator is the indentation's."""
+    members = list(_object_members(text, start).values())
+    if not members:
+        return ": ", ","
+    value_start, value_end = members[0]
+    key_separator = text[text.rfind('"', 0, value_start) + 1:value_start]
+    item_separator = text[value_end:text.index('"', value_end)] if len(members) > 1 else ","
+    key_separator = ": " if key_separator.strip(" ") != ":" else key_separator
+    item_separator = "," if item_separator.strip(" ") != "," else item_separator
+    return key_separator, item_separator
 
 
 def _indent_at(text: str, position: int) -> str:

@@ -10,12 +10,15 @@ the same durations: each notebook goes to the shard with the least work so far (
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from kailash_nb.errors import KailashNbError
+
+from .files import write_atomically
 
 DURATIONS_FILE = ".kailash_nb_durations.json"
 SECONDS_PER_CELL = 0.3  # the estimate for a notebook without a stored duration
@@ -81,16 +84,21 @@ def read_durations(path: Path) -> dict[str, float]:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in data.items()}
+        durations = {str(k): float(v) for k, v in data.items()}
     except (ValueError, TypeError, AttributeError) as exc:
         raise PlanError(f"{path}: not a durations file ({{\"notebook.ipynb\": seconds, ...}}): {exc}") from None
+    for name, seconds in durations.items():
+        if isinstance(data[name], bool) or not math.isfinite(seconds) or seconds < 0:
+            raise PlanError(f"{path}: entry {name!r}: {data[name]!r} is not a duration (a number of seconds, "
+                            "0 or more); fix or delete the entry, or store the durations again")
+    return durations
 
 
 def write_durations(path: Path, measured: Mapping[str, float]) -> None:
     """Merge ``measured`` into the durations file (other notebooks' entries are kept)."""
     durations = read_durations(path)
     durations.update({k: round(v, 2) for k, v in measured.items()})
-    path.write_text(json.dumps(dict(sorted(durations.items())), indent=1) + "\n", encoding="utf-8")
+    write_atomically(path, json.dumps(dict(sorted(durations.items())), indent=1) + "\n")
 
 
 def estimated(notebook: Path, durations: Mapping[str, float]) -> float:

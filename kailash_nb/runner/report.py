@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .compare import OutputDifference, normalize_outputs, strip_ansi
+from .files import write_atomically
 from .images import ImageDifference
 from .results import CellResult, NotebookResult
 from .textdiff import TextDiff, side_by_side
@@ -228,16 +227,7 @@ def write_report(notebooks: Sequence[NotebookResult], folder: Path | str, *, sec
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / REPORT_FILE
     page.unlink(missing_ok=True)  # a report that failed to render must not leave the last run's behind
-    text = render_report(build_report(notebooks, seconds=seconds, command=command))
-    handle, temporary = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, page)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(page, render_report(build_report(notebooks, seconds=seconds, command=command)))
     return page
 
 

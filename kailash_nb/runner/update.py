@@ -6,10 +6,16 @@ cells, the metadata and the file's formatting stay byte for byte (``notebook_fil
 shows only what was accepted. A cell that now raises (unless it is meant to), times out or kills the kernel
 is never accepted: that notebook is left untouched and ``update`` fails, naming the cell. After an update,
 ``check`` passes.
+
+A notebook is locked (``files.lock``) and its content recorded (``files.Snapshot``) before it runs; the new
+outputs are written atomically, and only if the file is still that content: an edit saved during the run is
+never overwritten, nor are outputs put into cells that moved. A second ``update`` of the same notebook refuses
+at once instead of waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +23,8 @@ from typing import Any
 
 from .cells import CellId, identify
 from .check import CheckConfig, check_notebooks, run_until_done
-from .notebook_file import CellUpdate, update_cells
+from .files import FileChangedError, Snapshot, lock, write_atomically
+from .notebook_file import CellUpdate, NotebookFileError, update_cells
 from .results import CellResult, NotebookResult
 from .terminal import Printer, describe_failure
 
@@ -76,14 +83,24 @@ def _acceptable(cell: CellResult) -> bool:
     return cell.stored_execution_count is None and cell.status == "passed"
 
 
+def not_selected(result: NotebookResult, selection: Selection) -> list[CellResult]:
+    """Changed cells that ``--cell``/``--node`` left out: they still differ after the update."""
+    return [cell for cell in result.cells if cell.status == "changed" and not selection.wants(cell.id)]
+
+
 def refusals(result: NotebookResult) -> list[CellResult]:
     """Cells that make a notebook impossible to update: they raise, time out or kill the kernel now."""
     return [cell for cell in result.cells if cell.status in _NEVER_ACCEPTED]
 
 
-def write_accepted(path: Path, result: NotebookResult, cells: Sequence[CellResult]) -> None:
-    """Write the new outputs of ``cells`` into ``path``, leaving every other byte as it was."""
-    text = path.read_text(encoding="utf-8")
+def write_accepted(path: Path, result: NotebookResult, cells: Sequence[CellResult],
+                   snapshot: Snapshot | None = None) -> None:
+    """Write the new outputs of ``cells`` into ``path`` atomically, leaving every other byte as it was.
+
+    With ``snapshot`` (the file as it was read for the run), a file that changed since is not written:
+    :class:`~kailash_nb.runner.files.FileChangedError`.
+    """
+    text = (snapshot.read() if snapshot is not None else path.read_bytes()).decode("utf-8")
     counts = [c.stored_execution_count for c in result.cells if c.stored_execution_count is not None]
     next_count = max(counts, default=0) + 1
     updates = []
@@ -95,7 +112,7 @@ def write_accepted(path: Path, result: NotebookResult, cells: Sequence[CellResul
             next_count += 1
         outputs = [_with_count(output, count) for output in cell.new_outputs]
         updates.append(CellUpdate(cell.id.position - 1, outputs, new_count))
-    path.write_text(update_cells(text, updates), encoding="utf-8")
+    write_atomically(path, update_cells(text, updates), unchanged=snapshot)
 
 
 def _with_count(output: Mapping[str, Any], count: int) -> dict[str, Any]:
@@ -106,16 +123,34 @@ def _with_count(output: Mapping[str, Any], count: int) -> dict[str, Any]:
 
 
 def update(config: CheckConfig, selection: Selection | None = None, *, printer: Printer | None = None) -> int:
-    """``kailash-nb update``: the exit status is 0 when every notebook could be brought up to date."""
+    """``kailash-nb update``: the exit status is 0 when every notebook could be brought up to date, 1 when a
+    notebook was not updated or a changed cell was left out by ``selection``."""
     from .check import plan
 
     selection = selection or Selection()
     printer = printer or Printer()
-    check_selection(plan(config), selection)
-    result = run_until_done(lambda: check_notebooks(config, printer.ran))
-    printer.line()
-    refused = accepted = unchanged = 0
-    for notebook in result.notebooks:
+    notebooks = plan(config)
+    check_selection(notebooks, selection)
+    with contextlib.ExitStack() as held:
+        snapshots = {str(path): _hold(held, path) for path in notebooks}
+        result = run_until_done(lambda: check_notebooks(config, printer.ran))
+        printer.line()
+        return _write(result.notebooks, snapshots, selection, printer)
+
+
+def _hold(held: contextlib.ExitStack, path: Path) -> Snapshot | None:
+    """Lock ``path`` for this update and record its content; ``None`` if it cannot be read (the run says why)."""
+    try:
+        held.enter_context(lock(path))
+        return Snapshot.take(path)
+    except OSError:
+        return None
+
+
+def _write(notebooks: Sequence[NotebookResult], snapshots: Mapping[str, Snapshot | None], selection: Selection,
+           printer: Printer) -> int:
+    refused = accepted = unchanged = left_out = 0
+    for notebook in notebooks:
         path = Path(notebook.path)
         if notebook.error is not None:
             printer.line(f"not updated: {notebook.path}: {notebook.error}")
@@ -132,13 +167,40 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
                     printer.line("  " + line)
             continue
         cells = accepted_cells(notebook, selection)
-        if not cells:
+        if cells:
+            problem = _write_one(path, notebook, cells, snapshots.get(notebook.path))
+            if problem:
+                printer.line(f"not updated: {notebook.path}: {problem}")
+                refused += 1
+                continue
+            for cell in cells:
+                printer.line(f"accepted {cell.id} ({cell.summary if cell.status == 'changed' else 'first outputs'})")
+            accepted += len(cells)
+        left = not_selected(notebook, selection)
+        for cell in left:
+            printer.line(f"not accepted (not selected): {cell.id} ({cell.summary})")
+        left_out += len(left)
+        if not cells and not left:
             unchanged += 1
-            continue
-        write_accepted(path, notebook, cells)
-        for cell in cells:
-            printer.line(f"accepted {cell.id} ({cell.summary if cell.status == 'changed' else 'first outputs'})")
-        accepted += len(cells)
     printer.line(f"{accepted} cell(s) accepted; {unchanged} notebook(s) already up to date"
+                 + (f"; {left_out} changed cell(s) not selected, still different" if left_out else "")
                  + (f"; {refused} notebook(s) not updated" if refused else ""))
-    return 1 if refused else 0
+    return 1 if refused or left_out else 0
+
+
+def _write_one(path: Path, notebook: NotebookResult, cells: Sequence[CellResult],
+               snapshot: Snapshot | None) -> str:
+    """Write the accepted cells; what went wrong as a sentence, or ``""``. The file is intact on failure."""
+    if snapshot is None:
+        return "it could not be read before the run, so it is not written"
+    try:
+        write_accepted(path, notebook, cells, snapshot)
+    except FileChangedError:
+        return "it changed on disk during the run: not written, so that the change is kept; run update again"
+    except NotebookFileError as exc:
+        return str(exc)
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text, so it cannot be edited in place"
+    except OSError as exc:
+        return f"cannot write it ({exc.strerror or exc}); the file is left as it was"
+    return ""

@@ -158,13 +158,18 @@ def test_update_accepts_only_the_cells_or_nodes_asked_for(pricing: Path) -> None
     edit(pricing, 3, "1.2", "1.25")
 
     code, out = run_update("pricing.ipynb", selection=Selection(nodes=frozenset({"receipt"})))
-    assert code == 0
+    assert code == 1  # cell 4 still differs
     assert [line for line in out.splitlines() if line.startswith("accepted")] == [
         "accepted pricing.ipynb::cell 5: node receipt (text/plain changed; text/html changed)"]
+    assert ("not accepted (not selected): pricing.ipynb::cell 4: node price (text/plain changed; text/html changed)"
+            in out)
+    assert out.splitlines()[-1] == ("1 cell(s) accepted; 0 notebook(s) already up to date; 1 changed cell(s) not "
+                                    "selected, still different")
     code, out = run_check("pricing.ipynb")
     assert "FAILED pricing.ipynb::cell 4: node price" in out and "cell 5" not in out.split("\n\n", 1)[1]
 
     code, out = run_update("pricing.ipynb", selection=Selection(cells=frozenset({4})))
+    assert code == 0, out
     assert [line for line in out.splitlines() if line.startswith("accepted")] == [
         "accepted pricing.ipynb::cell 4: node price (text/plain changed; text/html changed)"]
     assert run_check("pricing.ipynb")[0] == 0

@@ -137,3 +137,35 @@ def _parent(entry: Path) -> int | None:
         return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_the_html_loads_nothing_runs_no_script_and_carries_the_reports_policy(workdir):
+    import re
+
+    from kailash_nb.runner.report import CONTENT_SECURITY_POLICY
+
+    notebook = write_notebook(
+        workdir / "scripts.ipynb",
+        "from IPython.display import HTML, Javascript, display\n"
+        "display(Javascript('document.' + 'title = 1'))\n"
+        "display(HTML('<b>bold</b><' + 'script src=\"https://example.com/x.js\"></' + 'script>'\n"
+        "             '<' + 'link rel=\"stylesheet\" href=\"https://example.com/x.css\">'))",
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()",
+    )
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[0].source += "\n\n$e^{i\\pi} = -1$"
+    nbformat.write(nb, notebook)
+    assert main(["run", str(notebook), "--html", "scripts.html"]) == 0
+
+    html = (workdir / "scripts.html").read_text(encoding="utf-8")
+    head = html[:html.index("</head>")]
+    policy = re.search(r'<meta[^>]*http-equiv="Content-Security-Policy"[^>]*>', head)
+    assert policy is not None and f'content="{CONTENT_SECURITY_POLICY}"' in policy.group()
+    assert html.index("Content-Security-Policy") < html.index("<style")
+    # Nothing from the network and no script: no require.js, MathJax, mermaid or widget manager, and
+    # neither the JavaScript output nor the script and stylesheet of the HTML output is copied into the page.
+    assert re.findall(r"<(?:script|link)\b[^>]*>", html, re.IGNORECASE) == []
+    assert "document.title" not in html
+    assert html.count("example.com/x.js") == html.count("example.com/x.css") == 1  # in the cell's source only
+    assert "<b>bold</b>" in html and "data:image/png;base64," in html
+    assert "e^{i\\pi} = -1" in html  # math shows as its TeX

@@ -67,3 +67,67 @@ def test_another_style_of_file_keeps_its_style() -> None:
 def test_a_file_that_is_not_an_editable_notebook_is_refused_with_the_reason(text: str, message: str) -> None:
     with pytest.raises(NotebookFileError, match=message):
         update_cells(text, [CellUpdate(0, [])])
+
+
+def _styled(style: str) -> str:
+    nb = json.loads(notebook_text())
+    if style == "crlf":
+        return (json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n").replace("\n", "\r\n")
+    if style == "tabs":
+        return json.dumps(nb, indent="\t", ensure_ascii=False) + "\n"
+    if style == "tabs, crlf":
+        return (json.dumps(nb, indent="\t", ensure_ascii=False) + "\n").replace("\n", "\r\n")
+    if style == "minified":
+        return json.dumps(nb, separators=(",", ":"), ensure_ascii=False)
+    assert style == "one line"  # json.dump's defaults: no indentation, ", " and ": "
+    return json.dumps(nb)
+
+
+@pytest.mark.parametrize("style", ["crlf", "tabs", "tabs, crlf", "minified", "one line"])
+def test_line_endings_and_indentation_are_kept_and_only_the_outputs_change(style: str) -> None:
+    text = _styled(style)
+    nb = nbformat.reads(text, as_version=4)
+    unchanged = [CellUpdate(i, cell.outputs) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    assert update_cells(text, unchanged) == text
+
+    new = [new_output("execute_result", data={"text/plain": "43\nmore"}, execution_count=2),
+           new_output("stream", name="stdout", text="b\n")]
+    updated = update_cells(text, [CellUpdate(2, new)])
+
+    # Every byte outside the outputs of cell 3 is as it was.
+    start, end = _outputs_span(text, 2)
+    prefix, suffix = text[:start], text[end:]
+    assert updated.startswith(prefix) and updated.endswith(suffix)
+    # The new outputs are written in the file's style, and nbformat reads them back.
+    written = updated[len(prefix):len(updated) - len(suffix)]
+    if "crlf" in style:
+        assert "\r\n" in written and "\n" not in written.replace("\r\n", "")
+    if "tabs" in style:
+        newline = "\r\n" if "crlf" in style else "\n"
+        assert f'[{newline}\t\t\t\t{{{newline}\t\t\t\t\t"data": {{{newline}\t\t\t\t\t\t"text/plain": [' in written
+    if style in ("minified", "one line"):
+        assert "\n" not in updated
+        spaced = '"text/plain": ["43\\n", "more"]}, "execution_count": 2' in written
+        compact = '"text/plain":["43\\n","more"]},"execution_count":2' in written
+        assert (spaced, compact) == ((True, False) if style == "one line" else (False, True))
+    again = nbformat.reads(updated, as_version=4)
+    nbformat.validate(again)
+    assert [dict(o) for o in again.cells[2].outputs] == [
+        {"output_type": "execute_result", "data": {"text/plain": "43\nmore"}, "metadata": {}, "execution_count": 2},
+        {"output_type": "stream", "name": "stdout", "text": "b\n"}]
+
+
+def _outputs_span(text: str, code_cell: int) -> tuple[int, int]:
+    """Where the value of the ``outputs`` of the ``code_cell``-th code cell (from 1) is in ``text``."""
+    at = -1
+    for _ in range(code_cell):
+        at = text.index('"outputs"', at + 1)
+    start = text.index("[", at)
+    return start, json.JSONDecoder().raw_decode(text, start)[1]
+
+
+def test_an_nbformat_3_notebook_is_refused_with_how_to_convert_it() -> None:
+    text = json.dumps({"metadata": {}, "nbformat": 3, "nbformat_minor": 0,
+                       "worksheets": [{"cells": [{"cell_type": "code", "input": "1", "outputs": []}]}]})
+    with pytest.raises(NotebookFileError, match="an nbformat 3 notebook: update writes only nbformat 4; convert it"):
+        update_cells(text, [CellUpdate(0, [])])

@@ -83,3 +83,20 @@ def test_shards_are_disjoint_cover_everything_and_are_balanced(tmp_path: Path,
 def test_a_malformed_shard_is_refused_with_the_expected_form(text: str) -> None:
     with pytest.raises(PlanError, match="expected K/N with 1 <= K <= N"):
         Shard.parse(text)
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ('{"a.ipynb": 1.5, "b.ipynb": NaN}', "NaN"),
+    ('{"b.ipynb": -2}', "-2"),
+    ('{"b.ipynb": Infinity}', "inf"),
+    ('{"b.ipynb": true}', "True"),
+])
+def test_a_duration_that_is_not_a_number_of_seconds_is_refused_naming_the_file_and_entry(
+        tmp_path: Path, stored: str, shown: str) -> None:
+    target = tmp_path / "durations.json"
+    target.write_text(stored)
+    with pytest.raises(PlanError) as refused:
+        read_durations(target)
+    assert str(refused.value).startswith(f"{target}: entry 'b.ipynb': ")
+    assert "is not a duration (a number of seconds, 0 or more)" in str(refused.value)
+    assert shown.lower() in str(refused.value).lower()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from nbformat.v4 import new_output
 
 from kailash_nb.runner.cells import CellId, CellOptions
 from kailash_nb.runner.compare import compare_outputs
-from kailash_nb.runner.junit import junit_xml
+from kailash_nb.runner.junit import junit_xml, write_junit
 from kailash_nb.runner.results import CellResult, NotebookResult
 from kailash_nb.runner.terminal import Printer, describe_failure
 
@@ -83,3 +84,25 @@ def test_junit_names_each_cell_as_the_terminal_does() -> None:
     error = cases["cell 4: node load"].find("error")
     assert error is not None and error.get("message") == "raised KeyError: 'items'"
     ET.fromstring(ET.tostring(root))  # well-formed
+
+
+def test_junit_xml_with_control_characters_in_outputs_and_errors_parses(tmp_path: Path) -> None:
+    stored = [new_output("stream", name="stdout", text="ring\x07 null\x00 done\n")]
+    new = [new_output("stream", name="stdout", text="ring\x07 null\x00 \x1b[1mbold\x1b[0m \ud800 done\n")]
+    bell = CellResult(CellId("notebooks/02.ipynb", 3, "print('\x07')"), "changed", "", CellOptions(),
+                      tuple(stored), tuple(new), 1, differences=tuple(compare_outputs(stored, new)))
+    error = new_output("error", ename="ValueError", evalue="bad byte \x00\x1b\x08",
+                       traceback=["ValueError: bad byte \x00\x1b\x08"])
+    nul = CellResult(CellId("notebooks/02.ipynb", 4, "node load"), "raised", "", CellOptions(), (), (error,), 2)
+    broken = NotebookResult("notebooks/\x0b.ipynb", (), error="cannot read notebooks/\x0b.ipynb: \x00")
+
+    path = write_junit(tmp_path / "junit.xml", [NotebookResult("notebooks/02.ipynb", (bell, nul)), broken], 1.0)
+
+    root = ET.parse(path).getroot()  # a reader that follows XML 1.0 accepts the file
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    failure = cases["cell 3: print('\\x07')"].find("failure")
+    assert failure is not None and "+ring\\x07 null\\x00 \\x1b[1mbold\\x1b[0m \\ud800 done" in (failure.text or "")
+    error_element = cases["cell 4: node load"].find("error")
+    assert error_element is not None and error_element.get("message") == "raised ValueError: bad byte \\x00\\x1b\\x08"
+    suite_names = [suite.get("name") for suite in root.iter("testsuite")]
+    assert suite_names == ["notebooks/02.ipynb", "notebooks/\\x0b.ipynb"]
