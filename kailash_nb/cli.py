@@ -69,11 +69,18 @@ def _tour_notebook(given: str | None) -> Path:
 
 
 def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> int:
-    from .runner.execute import NotebookRunError, run_notebook
+    from .runner.check import EXIT_COULD_NOT_RUN
+    from .runner.execute import NotebookCouldNotRunError, NotebookRunError, run_notebook
 
     print(f"running {notebook} headlessly (cell timeout {cell_timeout:g} s) ...", flush=True)
     try:
         run = run_notebook(notebook, html, cell_timeout=cell_timeout, keep_going=keep_going)
+    except NotebookCouldNotRunError as exc:
+        print(f"kailash-nb: could not run: {exc}", file=sys.stderr)
+        if exc.output.strip():
+            print("kernel output:", *("    | " + line for line in exc.output.strip("\n").splitlines()[-40:]),
+                  sep="\n", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
     except NotebookRunError as exc:
         print(f"kailash-nb: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,10 @@
 
 ``classname`` is the notebook's path and ``name`` the cell's name (``cell 9: node processor``), so a CI
 page lists ``notebooks/02_workflows.ipynb`` › ``cell 9: node processor``, as the terminal and the report do.
+
+The two kinds of trouble stay apart, as the exit status keeps them: a cell whose output changed, or that
+raised, timed out or killed its kernel, is a ``<failure>`` (a regression); a notebook that could not run at
+all (its kernel did not start, the file could not be read) is one ``<error>`` test case named ``notebook``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from .results import CellResult, NotebookResult
 from .terminal import describe_failure
 
-_ERRORS = frozenset({"raised", "timed out", "kernel died"})
+_FAILURES = frozenset({"changed", "raised", "timed out", "kernel died"})
 
 
 def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTree:
@@ -22,15 +26,17 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
     for result in results:
         counts = {
             "tests": len(result.cells),
-            "failures": sum(cell.status == "changed" for cell in result.cells),
-            "errors": sum(cell.status in _ERRORS for cell in result.cells) + (result.error is not None),
+            "failures": sum(cell.status in _FAILURES for cell in result.cells),
+            "errors": int(result.could_not_run),
             "skipped": sum(cell.status in ("skipped", "not run") for cell in result.cells),
         }
         suite = ET.SubElement(suites, "testsuite", {"name": result.path, "time": f"{result.seconds:.3f}",
                                                    **{key: str(value) for key, value in counts.items()}})
         if result.error is not None:
             case = ET.SubElement(suite, "testcase", classname=result.path, name="notebook", file=result.path)
-            ET.SubElement(case, "error", message=result.error)
+            error = ET.SubElement(case, "error", message=result.error, type="could not run")
+            if result.kernel_output:
+                error.text = result.kernel_output
         for cell in result.cells:
             _testcase(suite, cell)
         for key, value in counts.items():
@@ -43,12 +49,10 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
 def _testcase(suite: ET.Element, cell: CellResult) -> None:
     case = ET.SubElement(suite, "testcase", classname=cell.id.path, name=cell.id.name, file=cell.id.path,
                          time=f"{cell.seconds:.3f}")
-    if cell.status == "changed":
-        failure = ET.SubElement(case, "failure", message=cell.summary, type="outputs changed")
+    if cell.status in _FAILURES:
+        kind = "outputs changed" if cell.status == "changed" else cell.status
+        failure = ET.SubElement(case, "failure", message=cell.summary, type=kind)
         failure.text = "\n".join(describe_failure(cell))
-    elif cell.status in _ERRORS:
-        error = ET.SubElement(case, "error", message=cell.summary, type=cell.status)
-        error.text = "\n".join(describe_failure(cell))
     elif cell.status in ("skipped", "not run"):
         ET.SubElement(case, "skipped", message=cell.reason or cell.status)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .cells import CellId, identify
-from .check import CheckConfig, check_notebooks, run_until_done
+from .check import EXIT_COULD_NOT_RUN, EXIT_FAILED, EXIT_PASSED, CheckConfig, check_notebooks, run_until_done
 from .notebook_file import CellUpdate, update_cells
 from .results import CellResult, NotebookResult
-from .terminal import Printer, describe_failure
+from .terminal import Printer, describe_failure, describe_kernel_output
 
 _NEVER_ACCEPTED = frozenset({"raised", "timed out", "kernel died"})
 
@@ -106,7 +106,8 @@ def _with_count(output: Mapping[str, Any], count: int) -> dict[str, Any]:
 
 
 def update(config: CheckConfig, selection: Selection | None = None, *, printer: Printer | None = None) -> int:
-    """``kailash-nb update``: the exit status is 0 when every notebook could be brought up to date."""
+    """``kailash-nb update``: the exit status is 0 when every notebook could be brought up to date, 1 when a
+    cell refused it, 3 when the only refusals are notebooks that could not run (as ``check``)."""
     from .check import plan
 
     selection = selection or Selection()
@@ -118,7 +119,9 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
     for notebook in result.notebooks:
         path = Path(notebook.path)
         if notebook.error is not None:
-            printer.line(f"not updated: {notebook.path}: {notebook.error}")
+            printer.line(f"not updated: {notebook.path}: could not run: {notebook.error}")
+            for line in describe_kernel_output(notebook):
+                printer.line(line)
             refused += 1
             continue
         broken = refusals(notebook)
@@ -130,6 +133,8 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
                 printer.line(f"  {cell.id}")
                 for line in describe_failure(cell):
                     printer.line("  " + line)
+            for line in describe_kernel_output(notebook):
+                printer.line(line)
             continue
         cells = accepted_cells(notebook, selection)
         if not cells:
@@ -141,4 +146,6 @@ def update(config: CheckConfig, selection: Selection | None = None, *, printer: 
         accepted += len(cells)
     printer.line(f"{accepted} cell(s) accepted; {unchanged} notebook(s) already up to date"
                  + (f"; {refused} notebook(s) not updated" if refused else ""))
-    return 1 if refused else 0
+    if not refused:
+        return EXIT_PASSED
+    return EXIT_FAILED if any(refusals(notebook) for notebook in result.notebooks) else EXIT_COULD_NOT_RUN
