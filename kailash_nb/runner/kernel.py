@@ -121,7 +121,7 @@ async def start_kernel(cwd: Path, startup_timeout: float, *, name: str = "",
             captured.close()
             if not isinstance(exc, Exception):
                 raise  # cancelled or interrupted: no retry, nothing left behind
-            cause = _cause(exc, output, died, startup_timeout)
+            cause = _cause(exc, output, died, startup_timeout, launched=client is not None)
             if died and attempt < START_TRIES:
                 log(f"{name or cwd}: the kernel {cause}; starting it again on fresh ports "
                     f"(try {attempt + 1} of {START_TRIES})")
@@ -178,10 +178,12 @@ async def _alive(manager: AsyncKernelManager) -> bool:
         return False
 
 
-def _cause(exc: Exception, output: str, died: bool, startup_timeout: float) -> str:
+def _cause(exc: Exception, output: str, died: bool, startup_timeout: float, *, launched: bool) -> str:
     """Why a start failed, in words: the port race, a death with the kernel's last line, or a timeout."""
     if PORT_IN_USE in output or PORT_IN_USE in str(exc):
         return f"could not bind its port ({PORT_IN_USE})"
+    if not launched:
+        return f"could not be launched: {type(exc).__name__}: {exc}"
     if died:
         last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "")
         return f"died before answering ({last})" if last else "died before answering"

@@ -241,3 +241,25 @@ def test_pytest_nbval_retries_a_kernel_that_dies_before_answering(pytester: pyte
     result.assert_outcomes(passed=1)
     result.stderr.fnmatch_lines(["kailash-nb: nb.ipynb: the kernel died before answering; starting it again on "
                                  "fresh ports (try 2 of 3)"])
+
+
+def test_a_kernel_that_dies_at_start_for_a_reason_outside_the_notebook_is_retried_then_could_not_run(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    write(workdir / "nb.ipynb", "print(6 * 7)")
+    real = kernel_module.kernel_manager
+    made: list[Any] = []
+
+    def broken_python(*args: Any, **kwargs: Any) -> Any:
+        made.append(real({"PYTHONHOME": str(workdir / "no-such-python")}))  # the interpreter cannot start
+        return made[-1]
+
+    monkeypatch.setattr(kernel_module, "kernel_manager", broken_python)
+
+    assert main(["check", "--no-report", "nb.ipynb"]) == 3
+    captured = capsys.readouterr()
+
+    assert len(made) == 3
+    assert [attempt for _, _, attempt in retries(captured.err)] == ["2", "3"]
+    assert "ERROR nb.ipynb  could not run: the kernel died before answering (" in captured.out
+    assert "    | Fatal Python error" in captured.out
+    assert kernel_children() == []
