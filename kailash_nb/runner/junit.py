@@ -25,7 +25,7 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for result in results:
         counts = {
-            "tests": len(result.cells),
+            "tests": len(result.cells) + result.could_not_run,  # the could-not-run case "notebook" counts
             "failures": sum(cell.status in _FAILURES for cell in result.cells),
             "errors": int(result.could_not_run),
             "skipped": sum(cell.status in ("skipped", "not run") for cell in result.cells),

@@ -100,8 +100,9 @@ def test_a_notebook_that_could_not_run_is_a_junit_error_and_a_failing_cell_a_fai
     root = junit_xml([NotebookResult("notebooks/02.ipynb", (changed(), raised(), timed_out, died)), broken],
                      3.0).getroot()
 
-    assert {k: root.get(k) for k in ("tests", "failures", "errors")} == {"tests": "4", "failures": "4", "errors": "1"}
+    assert {k: root.get(k) for k in ("tests", "failures", "errors")} == {"tests": "5", "failures": "4", "errors": "1"}
     suites = {suite.get("name"): suite for suite in root.iter("testsuite")}
+    assert {k: suites["notebooks/07.ipynb"].get(k) for k in ("tests", "errors")} == {"tests": "1", "errors": "1"}
     kinds = [(case.get("name"), [child.tag for child in case]) for case in suites["notebooks/02.ipynb"]]
     assert kinds == [("cell 9: node processor", ["failure"]), ("cell 4: node load", ["failure"]),
                      ("cell 6: wait()", ["failure"]), ("cell 7: os._exit(1)", ["failure"])]
