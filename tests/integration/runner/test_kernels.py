@@ -263,3 +263,19 @@ def test_a_kernel_that_dies_at_start_for_a_reason_outside_the_notebook_is_retrie
     assert "ERROR nb.ipynb  could not run: the kernel died before answering (" in captured.out
     assert "    | Fatal Python error" in captured.out
     assert kernel_children() == []
+
+
+def test_exit_3_when_notebooks_only_could_not_run_and_1_when_a_cell_also_failed(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    write(workdir / "fine.ipynb", "print(1)")
+    write(workdir / "raises.ipynb", "raise ValueError('no')")
+
+    assert main(["update", "broken.ipynb", "fine.ipynb"]) == 3
+    assert main(["update", "broken.ipynb", "raises.ipynb"]) == 1
+    assert main(["check", "--no-report", "broken.ipynb", "fine.ipynb"]) == 3
+    assert main(["check", "--no-report", "broken.ipynb", "raises.ipynb"]) == 1
+    assert main(["run", "broken.ipynb", "--html", "out/broken.html"]) == 3
+    assert main(["run", "missing.ipynb", "--html", "out/missing.html"]) == 2  # a usage error, as before
+    out = capsys.readouterr().out
+    assert "not updated: broken.ipynb: could not run: cannot read broken.ipynb as a notebook" in out
