@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from .runner.check import CheckConfig
 
 TOUR_NOTEBOOK = "notebooks/01_tour.ipynb"
+COULD_NOT_RUN = ("3 a notebook could not run (its kernel did not start, or it is unreadable) and nothing else "
+                 "failed: CI may retry on 3")
+CHECK_EXIT = ("exit status: 0 passed; 1 a cell changed, raised, timed out or killed its kernel (a regression); "
+              f"2 a usage error; {COULD_NOT_RUN}")
+UPDATE_EXIT = ("exit status: 0 every notebook up to date; 1 a cell raised, timed out or killed its kernel (its "
+               f"notebook is left as it was); 2 a usage error; {COULD_NOT_RUN}")
 TOUR_HTML = "out/tour.html"
 
 DEMO_WORKFLOW = (
@@ -194,7 +200,8 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default %(default)s)")
 
     check = commands.add_parser(
-        "check", help="run notebooks as regression tests: stored outputs against new ones, with diffs and a report"
+        "check", help="run notebooks as regression tests: stored outputs against new ones, with diffs and a report",
+        epilog=CHECK_EXIT,
     )
     notebooks_and_comparison(check)
     check.add_argument("--report", default=str(checking.DEFAULT_REPORT_DIR), metavar="DIR",
@@ -207,7 +214,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="write the measured notebook durations to the durations file")
 
     update = commands.add_parser(
-        "update", help="accept changes: write the new outputs into the cells whose outputs changed"
+        "update", help="accept changes: write the new outputs into the cells whose outputs changed",
+        epilog=UPDATE_EXIT,
     )
     notebooks_and_comparison(update)
     update.add_argument("--cell", type=_positive_int, action="append", metavar="N",
