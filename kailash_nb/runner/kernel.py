@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 #: Starts of one kernel, first included, before the notebook is given up as "could not run".
 START_TRIES = 3
-#: A kernel asked to shut down gets this long to exit on its own before it is terminated, then killed.
-SHUTDOWN_WAIT = 1.0
+#: A kernel asked to shut down gets half of this to exit on its own, then SIGTERM, then SIGKILL at the end.
+SHUTDOWN_WAIT = 3.0
 #: The most of a kernel's own output kept for a report (its end, where a traceback is).
 OUTPUT_LIMIT = 20_000
 #: What a kernel that lost the port race prints (pyzmq's message for EADDRINUSE).
