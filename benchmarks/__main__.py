@@ -1,4 +1,8 @@
-"""Run every benchmark script (``bench_*.py``), or those named: ``python -m benchmarks engine notebooks``."""
+"""Run every benchmark script (``bench_*.py``), or those named: ``python -m benchmarks engine notebooks``.
+
+``soak`` runs only when named (``python -m benchmarks soak``): with its defaults it takes hours. Options
+after one name go to that script: ``python -m benchmarks soak --starts 100 --checks 3 --nbval 3``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,18 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
+ON_REQUEST = frozenset({"soak"})
 
 
-def main(names: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, options = argv[:split], argv[split:]
+    if options and len(names) != 1:
+        print("options go to one benchmark: python -m benchmarks NAME [OPTION ...]", file=sys.stderr)
+        return 2
     scripts = sorted(HERE.glob("bench_*.py"))
+    if not names:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") not in ON_REQUEST]
     if names:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in names]
         if not scripts:
@@ -19,7 +31,7 @@ def main(names: list[str]) -> int:
             return 2
     failed = 0
     for script in scripts:
-        sys.argv = [str(script)]  # each script runs with its defaults (run one directly to pass options)
+        sys.argv = [str(script), *options]  # with no options, each script runs with its defaults
         try:
             runpy.run_path(str(script), run_name="__main__")
         except SystemExit as exit:

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from .runner.check import CheckConfig
 
 TOUR_NOTEBOOK = "notebooks/01_tour.ipynb"
+COULD_NOT_RUN = ("3 a notebook could not run (its kernel did not start, or it is unreadable) and nothing else "
+                 "failed: CI may retry on 3")
+CHECK_EXIT = ("exit status: 0 passed; 1 a cell changed, raised, timed out or killed its kernel (a regression); "
+              f"2 a usage error; {COULD_NOT_RUN}")
+UPDATE_EXIT = ("exit status: 0 every notebook up to date; 1 a cell raised, timed out or killed its kernel (its "
+               f"notebook is left as it was); 2 a usage error; {COULD_NOT_RUN}")
 TOUR_HTML = "out/tour.html"
 
 DEMO_WORKFLOW = (
@@ -70,7 +76,8 @@ def _tour_notebook(given: str | None) -> Path:
 
 
 def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> int:
-    from .runner.execute import NotebookRunError, run_notebook
+    from .runner.check import EXIT_COULD_NOT_RUN
+    from .runner.execute import NotebookCouldNotRunError, NotebookRunError, run_notebook
     from .runner.files import OutputPathError, refuse_unsafe_output
 
     try:
@@ -81,6 +88,12 @@ def _run(notebook: Path, html: Path, cell_timeout: float, keep_going: bool) -> i
     print(f"running {notebook} headlessly (cell timeout {cell_timeout:g} s) ...", flush=True)
     try:
         run = run_notebook(notebook, html, cell_timeout=cell_timeout, keep_going=keep_going)
+    except NotebookCouldNotRunError as exc:
+        print(f"kailash-nb: could not run: {exc}", file=sys.stderr)
+        if exc.output.strip():
+            print("kernel output:", *("    | " + line for line in exc.output.strip("\n").splitlines()[-40:]),
+                  sep="\n", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
     except NotebookRunError as exc:
         print(f"kailash-nb: {exc}", file=sys.stderr)
         return 2
@@ -208,7 +221,8 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default %(default)s)")
 
     check = commands.add_parser(
-        "check", help="run notebooks as regression tests: stored outputs against new ones, with diffs and a report"
+        "check", help="run notebooks as regression tests: stored outputs against new ones, with diffs and a report",
+        epilog=CHECK_EXIT,
     )
     notebooks_and_comparison(check)
     check.add_argument("--report", default=str(checking.DEFAULT_REPORT_DIR), metavar="DIR",
@@ -221,7 +235,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="write the measured notebook durations to the durations file")
 
     update = commands.add_parser(
-        "update", help="accept changes: write the new outputs into the cells whose outputs changed"
+        "update", help="accept changes: write the new outputs into the cells whose outputs changed",
+        epilog=UPDATE_EXIT,
     )
     notebooks_and_comparison(update)
     update.add_argument("--cell", type=_positive_int, action="append", metavar="N",

@@ -49,6 +49,8 @@ catches everything the kit itself raises::
     │   ├── UnknownResourceError             + LookupError
     │   └── NotAwaitedError                  + RuntimeError
     ├── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)
+    │   └── NotebookCouldNotRunError         unreadable, or its kernel did not start: exit 3, not a regression
+    ├── KernelStartError                     + RuntimeError: a kernel died before answering, even on fresh ports
     ├── PlanError                            + ValueError: no notebooks to check, a malformed --shard or durations file
     ├── NotebookFileError                    + ValueError: a notebook file that update cannot edit in place
     ├── OutputPathError                      + ValueError: an output path that would overwrite a notebook

@@ -35,6 +35,22 @@ if TYPE_CHECKING:
 DEFAULT_REPORT_DIR = Path("out") / "check-report"
 T = TypeVar("T")
 
+#: Exit statuses of ``check``, ``update``, ``run`` and ``tour``. A CI job pages people on ``FAILED`` and
+#: may retry on ``COULD_NOT_RUN``; when a run has both, ``FAILED`` wins (a retry would not fix it).
+EXIT_PASSED = 0
+EXIT_FAILED = 1  # an output changed, or a cell raised, timed out or killed its kernel
+EXIT_USAGE = 2  # bad arguments: no such notebook, an unknown option
+EXIT_COULD_NOT_RUN = 3  # a notebook never ran: its kernel did not start, or it could not be read
+
+
+def exit_status(results: Sequence[NotebookResult]) -> int:
+    """:data:`EXIT_FAILED` if any cell failed, else :data:`EXIT_COULD_NOT_RUN` if a notebook never ran."""
+    if any(result.failed_cells for result in results):
+        return EXIT_FAILED
+    if any(result.could_not_run for result in results):
+        return EXIT_COULD_NOT_RUN
+    return EXIT_PASSED
+
 
 @dataclass(slots=True, frozen=True)
 class CheckConfig:
@@ -89,9 +105,9 @@ class CheckResult:
             detail = ", ".join(f"{n} {s}" for s, n in sorted(failing.items()))
             parts.append(f"{sum(failing.values())} failed ({detail})")
         parts += [f"{counts[s]} {s}" for s in ("passed", "skipped", "not run") if counts.get(s)]
-        broken = sum(result.error is not None for result in self.notebooks)
+        broken = sum(result.could_not_run for result in self.notebooks)
         if broken:
-            parts.append(f"{broken} notebook(s) could not run")
+            parts.append(f"{broken} notebook(s) could not run (not a regression)")
         cells = sum(counts.values())
         where = f", shard {self.shard}" if self.shard else ""
         return (f"{', '.join(parts) or 'nothing ran'}: {cells} cells of {len(self.notebooks)} notebook(s) in "
@@ -142,7 +158,8 @@ def _skipped_cells(nb: NotebookNode) -> frozenset[int]:
 
 def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, junit: Path | None = None,
           printer: Printer | None = None, command: str = "kailash-nb check") -> int:
-    """``kailash-nb check``: run, print, write the report (and JUnit XML); the exit status (0 passed)."""
+    """``kailash-nb check``: run, print, write the report (and JUnit XML); the exit status
+    (:func:`exit_status`: 0 passed, 1 a cell failed, 3 a notebook could not run)."""
     printer = printer or Printer()
     refuse_unsafe_outputs(config, report_dir, junit)
     result = run_until_done(lambda: check_notebooks(config, printer.notebook))
@@ -159,7 +176,7 @@ def check(config: CheckConfig, *, report_dir: Path | None = DEFAULT_REPORT_DIR, 
         from .junit import write_junit
 
         printer.line(f"junit: {write_junit(junit, result.notebooks, result.seconds)}")
-    return 0 if result.ok else 1
+    return exit_status(result.notebooks)
 
 
 def refuse_unsafe_outputs(config: CheckConfig, report_dir: Path | None, junit: Path | None) -> None:

@@ -5,7 +5,9 @@ took and how it ended. :func:`execute_notebooks` runs the notebooks ``workers`` 
 given (the caller puts the longest first), and starts the kernel of the next notebook while the current
 ones run, so a worker never waits for a kernel to boot. Cells run through nbclient's
 ``async_execute_cell``; a kernel that dies and a cell that hangs past the cell timeout end that notebook
-at once, naming the cell, and the kernel is always shut down: nothing outlives the run.
+at once, naming the cell, and the kernel is always shut down: nothing outlives the run. Kernels start,
+stop and keep their own output as ``kernel.py`` says: a start lost to a port race is retried, a kernel that
+dies while a cell runs never is.
 """
 
 from __future__ import annotations
@@ -19,17 +21,13 @@ from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
 
-from .execute import KERNEL_ARGUMENTS, headless_kernel_env, kernel_manager
+from .kernel import Kernel, KernelStartError, log_to_stderr, start_kernel, stop_kernel
 
 if TYPE_CHECKING:
-    from jupyter_client.asynchronous.client import AsyncKernelClient
-    from jupyter_client.manager import AsyncKernelManager
     from nbformat import NotebookNode
 
 #: How a code cell's execution ended. "raised" says nothing yet about whether the cell was meant to.
 Ending = Literal["ran", "raised", "timed out", "kernel died", "not run", "skipped"]
-#: A kernel asked to shut down gets this long to exit on its own before it is killed.
-SHUTDOWN_WAIT = 1.0
 
 
 @dataclass(slots=True)
@@ -52,43 +50,10 @@ class NotebookRun:
     cells: dict[int, CellRun] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # the notebook could not be run at all
+    kernel_output: str = ""  # what the kernel process printed itself, shown only if the notebook fails
 
 
-@dataclass(slots=True)
-class _Kernel:
-    manager: AsyncKernelManager
-    client: AsyncKernelClient
-
-
-async def start_kernel(cwd: Path, startup_timeout: float) -> _Kernel:
-    """A fresh kernel of this interpreter in ``cwd``, ready to execute; shut down again if it fails."""
-    manager = kernel_manager()
-    manager.shutdown_wait_time = SHUTDOWN_WAIT
-    await manager.start_kernel(cwd=str(cwd), env=headless_kernel_env(), extra_arguments=KERNEL_ARGUMENTS)
-    client = manager.client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=startup_timeout)
-    except BaseException:
-        await stop_kernel(_Kernel(manager, client), now=True)
-        raise
-    return _Kernel(manager, client)
-
-
-async def stop_kernel(kernel: _Kernel, *, now: bool = False) -> None:
-    """Shut the kernel down (politely unless ``now``) and release its channels and files."""
-    with contextlib.suppress(Exception):
-        kernel.client.stop_channels()
-    try:
-        if await kernel.manager.is_alive():
-            await kernel.manager.shutdown_kernel(now=now)
-    except RuntimeError:  # "No kernel is running!": it died on its own
-        pass
-    finally:
-        await kernel.manager.cleanup_resources()
-
-
-async def run_cells(path: Path, stored: NotebookNode, kernel: _Kernel, *, skip: frozenset[int],
+async def run_cells(path: Path, stored: NotebookNode, kernel: Kernel, *, skip: frozenset[int],
                     cell_timeout: float) -> dict[int, CellRun]:
     """Execute the code cells of a copy of ``stored`` in turn on ``kernel``; ``skip`` holds cell indexes
     not to run. A timeout or a dead kernel ends the run: the remaining cells are ``not run``."""
@@ -138,21 +103,26 @@ async def execute_notebooks(
     startup_timeout: float = 60.0,
     skip: Callable[[NotebookNode], frozenset[int]] = lambda nb: frozenset(),
     on_done: Callable[[NotebookRun], Awaitable[None] | None] | None = None,
+    log: Callable[[str], None] = log_to_stderr,
 ) -> list[NotebookRun]:
     """Run ``paths`` (in this order, ``workers`` at a time) and return their runs in the same order.
 
     The kernel for the next waiting notebook starts while the others run. ``skip(nb)`` gives the indexes
-    of the cells not to run; ``on_done`` is called as each notebook finishes (for progress output).
+    of the cells not to run; ``on_done`` is called as each notebook finishes (for progress output);
+    ``log`` gets a line for each kernel start that is retried.
     """
     waiting = deque(paths)
-    booting: dict[Path, asyncio.Task[_Kernel]] = {}
+    booting: dict[Path, asyncio.Task[Kernel]] = {}
     stopping: set[asyncio.Task[None]] = set()
     runs: dict[Path, NotebookRun] = {}
 
     def boot_ahead() -> None:
         for path in list(waiting)[:workers]:
             if path not in booting and path.is_file():
-                booting[path] = asyncio.ensure_future(start_kernel(path.parent, startup_timeout))
+                booting[path] = boot(path)
+
+    def boot(path: Path) -> asyncio.Task[Kernel]:
+        return asyncio.ensure_future(start_kernel(path.parent, startup_timeout, name=str(path), log=log))
 
     async def run_one(path: Path) -> NotebookRun:
         import nbformat  # after the first kernels started booting: its import takes a while
@@ -163,9 +133,12 @@ async def execute_notebooks(
         except Exception as exc:  # unreadable JSON, not a notebook, a folder...
             await _drop(booting.pop(path, None))
             return NotebookRun(path, None, error=f"cannot read {path} as a notebook: {exc}")
-        booted = booting.pop(path, None) or asyncio.ensure_future(start_kernel(path.parent, startup_timeout))
+        booted = booting.pop(path, None) or boot(path)
         try:
             kernel = await booted
+        except KernelStartError as exc:
+            return NotebookRun(path, stored, error=str(exc), seconds=perf_counter() - started,
+                               kernel_output=exc.output)
         except Exception as exc:
             return NotebookRun(path, stored, error=f"the kernel did not start: {type(exc).__name__}: {exc}",
                                seconds=perf_counter() - started)
@@ -175,10 +148,11 @@ async def execute_notebooks(
             await stop_kernel(kernel, now=True)
             raise
         seconds = perf_counter() - started
+        output = kernel.output  # what it printed while the cells ran; not what it prints while it exits
         # The next notebook need not wait for this kernel to exit: stop it in the background.
         hard_stop = any(run.ending in ("timed out", "kernel died") for run in cells.values())
         stopping.add(asyncio.ensure_future(stop_kernel(kernel, now=hard_stop)))
-        return NotebookRun(path, stored, cells, seconds)
+        return NotebookRun(path, stored, cells, seconds, kernel_output=output)
 
     async def worker() -> None:
         while waiting:
@@ -204,7 +178,7 @@ async def execute_notebooks(
     return [runs[path] for path in paths if path in runs]
 
 
-async def _drop(task: asyncio.Task[_Kernel] | None) -> None:
+async def _drop(task: asyncio.Task[Kernel] | None) -> None:
     """A kernel started ahead that will not be used: cancel its start, or stop it if it is up."""
     if task is None:
         return

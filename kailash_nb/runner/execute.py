@@ -49,6 +49,15 @@ class NotebookRunError(KailashNbError, RuntimeError):
     """The notebook could not be run at all (missing file, unreadable JSON)."""
 
 
+class NotebookCouldNotRunError(NotebookRunError):
+    """The notebook exists but never ran: it could not be read, or its kernel did not start. Not a
+    regression (``kailash-nb run`` exits 3); ``output`` is what the kernel printed, if it got that far."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
 @dataclass(slots=True, frozen=True)
 class CellFailure:
     """A code cell that raised (or timed out, or killed the kernel) during a run."""
@@ -78,6 +87,7 @@ class NotebookRun:
     failures: tuple[CellFailure, ...]
     seconds: float
     stopped_early: bool
+    kernel_output: str = ""  # what the kernel process printed itself (its stderr), shown only on failure
 
     @property
     def ok(self) -> bool:
@@ -91,6 +101,9 @@ class NotebookRun:
             + (" (stopped at the failing cell)" if self.stopped_early else "")
         ]
         lines += [f"FAILED {failure.describe()}" for failure in self.failures]
+        output = self.kernel_output.strip("\n").splitlines() if not self.ok else []
+        if output:
+            lines += ["kernel output:", *("    | " + line for line in output[-40:])]
         if self.html is not None:
             lines.append(f"HTML: {self.html}")
         return "\n".join(lines)
@@ -137,21 +150,33 @@ def run_notebook(
     """Execute ``notebook`` in its own folder on a headless kernel and write it as HTML to ``html``.
 
     Stops at the first failing cell unless ``keep_going`` (cells tagged ``raises-exception`` may fail).
-    The HTML is written in both cases, so a failure can be read in context.
+    The HTML is written in both cases, so a failure can be read in context. The kernel starts as
+    ``kernel.py`` says (retried on fresh ports when it loses a port race); when it cannot start, or the
+    file is not a notebook, :class:`NotebookCouldNotRunError` says so.
     """
+    import asyncio
+
     path = Path(notebook)
     if not path.is_file():
         raise NotebookRunError(f"notebook not found: {path} (pass the path of an .ipynb file)")
     if html is not None:
         refuse_unsafe_output("--html", html, [path])
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:
-        raise NotebookRunError(f"cannot read {path} as a notebook: {exc}") from exc
+        raise NotebookCouldNotRunError(f"cannot read {path} as a notebook: {exc}") from exc
+    return asyncio.run(_run_notebook(path, nb, None if html is None else Path(html), cell_timeout=cell_timeout,
+                                     keep_going=keep_going, startup_timeout=startup_timeout))
+
+
+async def _run_notebook(path: Path, nb: Any, out: Path | None, *, cell_timeout: float, keep_going: bool,
+                        startup_timeout: float) -> NotebookRun:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from .kernel import KernelStartError, start_kernel, stop_kernel
 
     failures: dict[int, CellFailure] = {}
     started: list[int] = []
@@ -169,34 +194,40 @@ def run_notebook(
             content.get("evalue", ""), cell.source,
         )
 
+    begin = time.perf_counter()
+    try:
+        kernel = await start_kernel(path.parent.resolve(), startup_timeout, name=str(path))
+    except KernelStartError as exc:
+        raise NotebookCouldNotRunError(f"{path}: {exc}", output=exc.output) from exc
     client = NotebookClient(
         nb,
-        km=kernel_manager(),
-        extra_arguments=KERNEL_ARGUMENTS,
+        km=kernel.manager,
         timeout=cell_timeout,
-        startup_timeout=startup_timeout,
         allow_errors=keep_going,
         resources={"metadata": {"path": str(path.parent.resolve())}},
         on_cell_start=on_cell_start,
         on_cell_error=on_cell_error,
     )
-    begin = time.perf_counter()
-    stopped_early = False
+    client.kc = kernel.client  # the kernel is up: nbclient runs the cells, kernel.py stops it
+    client.kc.allow_stdin = False
+    stopped_early = hard_stop = False
     try:
-        client.execute(env=headless_kernel_env(), cleanup_kc=True)  # shut the kernel down: the km is ours
+        await client.async_execute(cleanup_kc=False)
     except CellExecutionError:
         stopped_early = True
     except (CellTimeoutError, DeadKernelError) as exc:
-        stopped_early = True
+        stopped_early = hard_stop = True
         index = started[-1] if started else 0
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if isinstance(exc, CellTimeoutError):
             reason = f"no result after {cell_timeout:g} s (cell timeout)"
         cell = nb.cells[index]
         failures[index] = CellFailure(index, cell.get("execution_count"), type(exc).__name__, reason, cell.source)
+    finally:
+        output = kernel.output
+        await stop_kernel(kernel, now=hard_stop)
     seconds = time.perf_counter() - begin
 
-    out = Path(html) if html is not None else None
     if out is not None:
         write_html(nb, out)
     return NotebookRun(
@@ -207,6 +238,7 @@ def run_notebook(
         failures=tuple(failures[index] for index in sorted(failures)),
         seconds=seconds,
         stopped_early=stopped_early,
+        kernel_output=output,
     )
 
 

@@ -4,6 +4,10 @@
 page lists ``notebooks/02_workflows.ipynb`` › ``cell 9: node processor``, as the terminal and the report do.
 Characters XML 1.0 cannot hold (NUL, ESC, BEL... from outputs and errors) are written as their Python
 escapes (ESC as the four characters ``\\x1b``), so that every JUnit reader accepts the file.
+
+The two kinds of trouble stay apart, as the exit status keeps them: a cell whose output changed, or that
+raised, timed out or killed its kernel, is a ``<failure>`` (a regression); a notebook that could not run at
+all (its kernel did not start, the file could not be read) is one ``<error>`` test case named ``notebook``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from .files import write_atomically
 from .results import CellResult, NotebookResult
 from .terminal import describe_failure
 
-_ERRORS = frozenset({"raised", "timed out", "kernel died"})
+_FAILURES = frozenset({"changed", "raised", "timed out", "kernel died"})
 #: What XML 1.0 cannot hold: control characters other than tab and line breaks, surrogates, U+FFFE/U+FFFF.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -28,16 +32,18 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for result in results:
         counts = {
-            "tests": len(result.cells),
-            "failures": sum(cell.status == "changed" for cell in result.cells),
-            "errors": sum(cell.status in _ERRORS for cell in result.cells) + (result.error is not None),
+            "tests": len(result.cells) + result.could_not_run,  # the could-not-run case "notebook" counts
+            "failures": sum(cell.status in _FAILURES for cell in result.cells),
+            "errors": int(result.could_not_run),
             "skipped": sum(cell.status in ("skipped", "not run") for cell in result.cells),
         }
         suite = ET.SubElement(suites, "testsuite", {"name": result.path, "time": f"{result.seconds:.3f}",
                                                    **{key: str(value) for key, value in counts.items()}})
         if result.error is not None:
             case = ET.SubElement(suite, "testcase", classname=result.path, name="notebook", file=result.path)
-            ET.SubElement(case, "error", message=result.error)
+            error = ET.SubElement(case, "error", message=result.error, type="could not run")
+            if result.kernel_output:
+                error.text = result.kernel_output
         for cell in result.cells:
             _testcase(suite, cell)
         for key, value in counts.items():
@@ -51,12 +57,10 @@ def junit_xml(results: Sequence[NotebookResult], seconds: float) -> ET.ElementTr
 def _testcase(suite: ET.Element, cell: CellResult) -> None:
     case = ET.SubElement(suite, "testcase", classname=cell.id.path, name=cell.id.name, file=cell.id.path,
                          time=f"{cell.seconds:.3f}")
-    if cell.status == "changed":
-        failure = ET.SubElement(case, "failure", message=cell.summary, type="outputs changed")
+    if cell.status in _FAILURES:
+        kind = "outputs changed" if cell.status == "changed" else cell.status
+        failure = ET.SubElement(case, "failure", message=cell.summary, type=kind)
         failure.text = "\n".join(describe_failure(cell))
-    elif cell.status in _ERRORS:
-        error = ET.SubElement(case, "error", message=cell.summary, type=cell.status)
-        error.text = "\n".join(describe_failure(cell))
     elif cell.status in ("skipped", "not run"):
         ET.SubElement(case, "skipped", message=cell.reason or cell.status)
 

@@ -8,6 +8,10 @@
   compared with a tolerance, which nbval does not do.
 - ``-n N`` keeps each notebook's cells on one worker (they share one kernel), as ``--dist loadscope``
   would, while other tests are still spread one by one as with ``--dist load``.
+- A notebook's kernel that dies before it answers ``kernel_info`` (the port race of ``kernel.py``) is
+  started again, up to ``kernel.START_TRIES`` starts, with one line on stderr per retry. nbval starts the
+  kernel in its notebook collector's ``setup()`` (``RunningKernel``, on fresh ports each time), so the
+  kit's collector subclass retries that call; nbval itself sends the kernel's stderr to ``os.devnull``.
 
 The cells stay nbval's own items (a subclass adds the name, the images and the diff), so what passes and
 fails is still nbval's decision.
@@ -15,7 +19,9 @@ fails is still nbval's decision.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +40,14 @@ class NbvalHooks:
         self.config = config
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> Generator[
+            None, list[Any], list[Any]]:
+        """nbval's notebook collector, as the kit's subclass whose kernel start is retried."""
+        collected = yield
+        return [KailashNotebook.from_parent(parent, path=file_path) if type(node) is IPyNbFile else node
+                for node in collected]
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[
             None, pytest.CollectReport, pytest.CollectReport]:
         """Replace the cells nbval collected from a notebook by the same cells under the kit's names."""
@@ -47,6 +61,36 @@ class NbvalHooks:
         if config.getoption("dist", "no") not in _SPLITTING_MODES:
             return None
         return _notebook_scheduling(config, log)
+
+
+#: nbval's (jupyter_client's) words for a kernel that died before it answered ``kernel_info``.
+_DIED_AT_START = "Kernel died before replying to kernel_info"
+
+
+class KailashNotebook(IPyNbFile):
+    """nbval's notebook collector; a kernel that dies before answering is started again on fresh ports."""
+
+    def setup(self) -> None:
+        from .kernel import START_TRIES
+
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                super().setup()
+                return
+            except RuntimeError as exc:
+                if _DIED_AT_START not in str(exc) or attempt == START_TRIES:
+                    raise
+                self._log(f"kailash-nb: {self.nodeid}: the kernel died before answering; starting it again "
+                          f"on fresh ports (try {attempt + 1} of {START_TRIES})")
+
+    def _log(self, line: str) -> None:
+        """One line on the real stderr, past pytest's output capture (setup output is otherwise hidden)."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        if capture is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            print(line, file=sys.stderr, flush=True)
 
 
 class KailashCell(IPyNbCell):

@@ -87,6 +87,7 @@ class NotebookResult:
     seconds: float = 0.0
     error: str | None = None  # the notebook could not be run at all
     headings: Mapping[int, str] = field(default_factory=dict)  # position -> markdown heading before it
+    kernel_output: str = ""  # what the kernel process printed itself (its stderr): shown only on failure
 
     @property
     def failed_cells(self) -> tuple[CellResult, ...]:
@@ -96,11 +97,21 @@ class NotebookResult:
     def failed(self) -> bool:
         return self.error is not None or bool(self.failed_cells)
 
+    @property
+    def could_not_run(self) -> bool:
+        """The notebook never ran (unreadable, or its kernel did not start): not a regression."""
+        return self.error is not None
+
+    @property
+    def shown_kernel_output(self) -> str:
+        """The kernel's own output when the notebook failed (where it may explain why), else ``""``."""
+        return self.kernel_output.strip("\n") if self.failed else ""
+
 
 def judge(run: NotebookRun, path: str, options: CheckOptions) -> NotebookResult:
     """The verdict on every code cell of ``run`` (``path`` is how the notebook is named in reports)."""
     if run.stored is None:
-        return NotebookResult(path, (), run.seconds, run.error)
+        return NotebookResult(path, (), run.seconds, run.error, kernel_output=run.kernel_output)
     cells = run.stored.cells
     ids = identify(path, cells)
     results = []
@@ -108,7 +119,7 @@ def judge(run: NotebookRun, path: str, options: CheckOptions) -> NotebookResult:
         cell = cells[index]
         cell_run = run.cells.get(index)
         results.append(_judge_cell(cell_id, cell, cell_run, options, run.error))
-    return NotebookResult(path, tuple(results), run.seconds, run.error, _headings(cells))
+    return NotebookResult(path, tuple(results), run.seconds, run.error, _headings(cells), run.kernel_output)
 
 
 def _judge_cell(cell_id: CellId, cell: Any, cell_run: Any, options: CheckOptions, error: str | None) -> CellResult:

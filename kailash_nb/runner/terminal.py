@@ -12,6 +12,8 @@ from typing import TextIO
 from .results import CellResult, NotebookResult
 
 MAX_DIFF_LINES = 40
+#: The end of a failing notebook's kernel output that the terminal shows (the report has all of it).
+MAX_KERNEL_OUTPUT_LINES = 40
 _RED, _GREEN, _CYAN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[36m", "\x1b[1m", "\x1b[0m"
 
 
@@ -38,7 +40,7 @@ class Printer:
         """``PASS  notebooks/01_tour.ipynb  16 cells  3.1 s`` as a notebook finishes."""
         cells = len(result.cells)
         if result.error is not None:
-            self.line(f"{self.paint('ERROR', _RED)} {result.path}  {result.error}")
+            self.line(f"{self.paint('ERROR', _RED)} {result.path}  could not run: {result.error}")
         elif result.failed_cells:
             failed = len(result.failed_cells)
             self.line(f"{self.paint('FAIL ', _RED)} {result.path}  {failed} of {cells} cells failed  "
@@ -49,7 +51,7 @@ class Printer:
     def ran(self, result: NotebookResult) -> None:
         """``ran notebooks/01_tour.ipynb: 16 cells, 1 changed`` as ``update`` runs each notebook."""
         if result.error is not None:
-            self.line(f"{self.paint('ERROR', _RED)} {result.path}  {result.error}")
+            self.line(f"{self.paint('ERROR', _RED)} {result.path}  could not run: {result.error}")
             return
         counts: dict[str, int] = {}
         for cell in result.cells:
@@ -60,12 +62,20 @@ class Printer:
         self.line(f"ran {result.path}: {len(result.cells)} cells, {found}  {result.seconds:.1f} s")
 
     def failures(self, results: Sequence[NotebookResult]) -> None:
+        """Each failing cell with its diff or traceback, each notebook that could not run, and what the
+        kernels of those notebooks printed themselves."""
         for result in results:
+            if result.error is not None:
+                self.line()
+                self.line(self.paint(f"COULD NOT RUN {result.path}", _BOLD))
+                self.line(f"  {result.error}")
             for cell in result.failed_cells:
                 self.line()
                 self.line(self.paint(f"FAILED {cell.id}", _BOLD))
                 for text in describe_failure(cell):
                     self.line(self._coloured_diff_line(text))
+            for text in describe_kernel_output(result):
+                self.line(text)
 
     def _coloured_diff_line(self, text: str) -> str:
         if not self.colour:
@@ -104,6 +114,15 @@ def describe_failure(cell: CellResult) -> list[str]:
     else:
         lines.append(f"  {cell.summary}")
     return lines
+
+
+def describe_kernel_output(result: NotebookResult, limit: int = MAX_KERNEL_OUTPUT_LINES) -> list[str]:
+    """The end of what a failed notebook's kernel printed itself (its stderr), or nothing."""
+    lines = result.shown_kernel_output.splitlines()
+    if not lines:
+        return []
+    cut = [f"    ... {len(lines) - limit} earlier lines (the report has them all)"] if len(lines) > limit else []
+    return [f"  kernel output of {result.path}:", *cut, *("    | " + line for line in lines[-limit:])]
 
 
 def text_diff(stored: str, new: str, limit: int = MAX_DIFF_LINES) -> list[str]:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from .cells import CellId, identify
-from .check import CheckConfig, check_notebooks, run_until_done
+from .check import EXIT_COULD_NOT_RUN, EXIT_FAILED, EXIT_PASSED, CheckConfig, check_notebooks, run_until_done
 from .files import FileChangedError, Snapshot, lock, write_atomically
 from .notebook_file import CellUpdate, NotebookFileError, update_cells
 from .results import CellResult, NotebookResult
-from .terminal import Printer, describe_failure
+from .terminal import Printer, describe_failure, describe_kernel_output
 
 _NEVER_ACCEPTED = frozenset({"raised", "timed out", "kernel died"})
 
@@ -124,7 +124,8 @@ def _with_count(output: Mapping[str, Any], count: int) -> dict[str, Any]:
 
 def update(config: CheckConfig, selection: Selection | None = None, *, printer: Printer | None = None) -> int:
     """``kailash-nb update``: the exit status is 0 when every notebook could be brought up to date, 1 when a
-    notebook was not updated or a changed cell was left out by ``selection``."""
+    notebook was not updated or a changed cell was left out by ``selection``, 3 when the only refusals are
+    notebooks that could not run (as ``check``)."""
     from .check import plan
 
     selection = selection or Selection()
@@ -149,12 +150,15 @@ def _hold(held: contextlib.ExitStack, path: Path) -> Snapshot | None:
 
 def _write(notebooks: Sequence[NotebookResult], snapshots: Mapping[str, Snapshot | None], selection: Selection,
            printer: Printer) -> int:
-    refused = accepted = unchanged = left_out = 0
+    refused = accepted = unchanged = left_out = could_not_run = 0
     for notebook in notebooks:
         path = Path(notebook.path)
         if notebook.error is not None:
-            printer.line(f"not updated: {notebook.path}: {notebook.error}")
+            printer.line(f"not updated: {notebook.path}: could not run: {notebook.error}")
+            for line in describe_kernel_output(notebook):
+                printer.line(line)
             refused += 1
+            could_not_run += 1
             continue
         broken = refusals(notebook)
         if broken:
@@ -165,6 +169,8 @@ def _write(notebooks: Sequence[NotebookResult], snapshots: Mapping[str, Snapshot
                 printer.line(f"  {cell.id}")
                 for line in describe_failure(cell):
                     printer.line("  " + line)
+            for line in describe_kernel_output(notebook):
+                printer.line(line)
             continue
         cells = accepted_cells(notebook, selection)
         if cells:
@@ -185,7 +191,9 @@ def _write(notebooks: Sequence[NotebookResult], snapshots: Mapping[str, Snapshot
     printer.line(f"{accepted} cell(s) accepted; {unchanged} notebook(s) already up to date"
                  + (f"; {left_out} changed cell(s) not selected, still different" if left_out else "")
                  + (f"; {refused} notebook(s) not updated" if refused else ""))
-    return 1 if refused or left_out else 0
+    if not refused and not left_out:
+        return EXIT_PASSED
+    return EXIT_COULD_NOT_RUN if refused == could_not_run and not left_out else EXIT_FAILED
 
 
 def _write_one(path: Path, notebook: NotebookResult, cells: Sequence[CellResult],

@@ -20,3 +20,14 @@ def test_importing_the_engine_loads_only_the_standard_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_check_and_update_help_say_what_each_exit_status_means(capsys):
+    import pytest
+
+    for command in ("check", "update"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "2 a usage error; 3 a notebook could not run (its kernel did not start, or it is unreadable)" in text
+        assert "CI may retry on 3" in text

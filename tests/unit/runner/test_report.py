@@ -236,6 +236,23 @@ def test_a_notebook_that_could_not_run_is_a_failure_in_the_summary(tmp_path):
     section = page.target(line.one("a"))
     assert "This notebook could not be run: not valid JSON: line 3" in squeeze(section.text())
     assert squeeze(page.one("h1").text()) == "FAILED 1 notebook could not run in 1 of 1 notebook"
+    assert "Not a regression: none of its cells was compared." in squeeze(section.text())
+
+
+def test_the_kernels_own_output_is_in_the_report_only_for_a_notebook_that_failed(tmp_path):
+    quiet = notebook(cell(2, "%load_ext kailash_nb"), path="notebooks/01.ipynb", kernel_output="NOISE AT EXIT\n")
+    died = notebook(path="notebooks/07.ipynb", error="the kernel could not bind its port (3 tries)",
+                    kernel_output="Traceback (most recent call last):\nZMQError: Address already in use\n")
+    changed = notebook(changed_processor(), kernel_output="a warning of the kernel's own\n")
+    page = report(tmp_path, [quiet, died, changed])
+
+    shown_outputs = [squeeze(block.text()) for block in page.all("details", "kernel-output")]
+    assert shown_outputs == [
+        "what the kernel printed itself (its stderr) Traceback (most recent call last): "
+        "ZMQError: Address already in use",
+        "what the kernel printed itself (its stderr) a warning of the kernel's own",
+    ]
+    assert "NOISE AT EXIT" not in page.text()
 
 
 # -- cells, in place ---------------------------------------------------------------------------------------------

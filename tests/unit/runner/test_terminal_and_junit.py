@@ -73,7 +73,7 @@ def test_junit_names_each_cell_as_the_terminal_does() -> None:
     suite = root.find("testsuite")
     assert suite is not None and suite.get("name") == "notebooks/02.ipynb"
     assert {k: root.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
-        "tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+        "tests": "4", "failures": "2", "errors": "0", "skipped": "1"}
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert list(cases) == ["cell 2: %load_ext kailash_nb", "cell 4: node load", "cell 5: slow()",
                            "cell 9: node processor"]
@@ -81,8 +81,9 @@ def test_junit_names_each_cell_as_the_terminal_does() -> None:
     failure = cases["cell 9: node processor"].find("failure")
     assert failure is not None and failure.get("message") == "text/plain changed; text/html changed"
     assert "-doubled [2, 4, 6]" in (failure.text or "")
-    error = cases["cell 4: node load"].find("error")
-    assert error is not None and error.get("message") == "raised KeyError: 'items'"
+    raised_failure = cases["cell 4: node load"].find("failure")
+    assert raised_failure is not None and raised_failure.get("message") == "raised KeyError: 'items'"
+    assert raised_failure.get("type") == "raised" and cases["cell 4: node load"].find("error") is None
     ET.fromstring(ET.tostring(root))  # well-formed
 
 
@@ -106,3 +107,55 @@ def test_junit_xml_with_control_characters_in_outputs_and_errors_parses(tmp_path
     assert error_element is not None and error_element.get("message") == "raised ValueError: bad byte \\x00\\x1b\\x08"
     suite_names = [suite.get("name") for suite in root.iter("testsuite")]
     assert suite_names == ["notebooks/02.ipynb", "notebooks/\\x0b.ipynb"]
+
+
+def could_not_run(output: str = "") -> NotebookResult:
+    return NotebookResult("notebooks/07.ipynb", (), 0.5, "the kernel could not bind its port (Address already "
+                          "in use) (3 tries)", kernel_output=output)
+
+
+def test_a_notebook_that_could_not_run_is_a_junit_error_and_a_failing_cell_a_failure() -> None:
+    timed_out = CellResult(CellId("notebooks/02.ipynb", 6, "wait()"), "timed out", "wait()", CellOptions(),
+                           reason="no result after the cell timeout of 3 s", compared=False)
+    died = CellResult(CellId("notebooks/02.ipynb", 7, "os._exit(1)"), "kernel died", "os._exit(1)", CellOptions(),
+                      reason="the kernel died while the cell ran", compared=False)
+    broken = could_not_run("zmq.error.ZMQError: Address already in use\n")
+    root = junit_xml([NotebookResult("notebooks/02.ipynb", (changed(), raised(), timed_out, died)), broken],
+                     3.0).getroot()
+
+    assert {k: root.get(k) for k in ("tests", "failures", "errors")} == {"tests": "5", "failures": "4", "errors": "1"}
+    suites = {suite.get("name"): suite for suite in root.iter("testsuite")}
+    assert {k: suites["notebooks/07.ipynb"].get(k) for k in ("tests", "errors")} == {"tests": "1", "errors": "1"}
+    kinds = [(case.get("name"), [child.tag for child in case]) for case in suites["notebooks/02.ipynb"]]
+    assert kinds == [("cell 9: node processor", ["failure"]), ("cell 4: node load", ["failure"]),
+                     ("cell 6: wait()", ["failure"]), ("cell 7: os._exit(1)", ["failure"])]
+    error = suites["notebooks/07.ipynb"].find("testcase/error")
+    assert error is not None and error.get("type") == "could not run"
+    assert error.get("message", "").startswith("the kernel could not bind its port")
+    assert "ZMQError: Address already in use" in (error.text or "")
+
+
+def test_exit_status_1_for_a_failed_cell_3_for_a_notebook_that_could_not_run_and_1_when_both() -> None:
+    from kailash_nb.runner.check import exit_status
+
+    passed = CellResult(CellId("notebooks/01.ipynb", 1, "1"), "passed", "1", CellOptions())
+    fine = NotebookResult("notebooks/01.ipynb", (passed,))
+    assert exit_status([fine]) == 0
+    assert exit_status([fine, NotebookResult("notebooks/02.ipynb", (changed(),))]) == 1
+    assert exit_status([fine, NotebookResult("notebooks/02.ipynb", (raised(),))]) == 1
+    assert exit_status([fine, could_not_run()]) == 3
+    assert exit_status([could_not_run(), NotebookResult("notebooks/02.ipynb", (changed(),))]) == 1
+
+
+def test_the_kernels_own_output_is_shown_only_for_a_notebook_that_failed() -> None:
+    out = io.StringIO()
+    noisy_pass = NotebookResult("notebooks/01.ipynb", (CellResult(CellId("notebooks/01.ipynb", 1, "1"), "passed",
+                                                                  "1", CellOptions()),), kernel_output="NOISE\n")
+    noisy_fail = NotebookResult("notebooks/02.ipynb", (changed(),), kernel_output="the kernel said this\n")
+    Printer(out).failures([noisy_pass, noisy_fail, could_not_run("Traceback ...\nZMQError: Address already in use\n")])
+    text = out.getvalue()
+    assert "NOISE" not in text
+    assert "  kernel output of notebooks/02.ipynb:\n    | the kernel said this\n" in text
+    assert ("COULD NOT RUN notebooks/07.ipynb\n  the kernel could not bind its port (Address already in use) "
+            "(3 tries)\n  kernel output of notebooks/07.ipynb:\n    | Traceback ...\n"
+            "    | ZMQError: Address already in use\n") in text
