@@ -335,3 +335,19 @@ def test_an_awaiting_magic_in_the_cell_that_loads_the_extension_names_that_cause
     assert raised(results[1]) is None and bare_shell.user_ns["r"].get_output("n", "v") == 1
     later = raised(results[2])
     assert isinstance(later, NotAwaitedError) and "not work inside a def" in str(later)
+
+
+def test_a_node_output_whose_repr_raises_is_shown_once_without_failing_the_cell(
+        shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    results = run(
+        shell,
+        "class Opaque:\n    def __repr__(self):\n        raise ValueError('no repr')",
+        "%%kailash maker\nresult = {'thing': Opaque(), 'n': 1}",
+        "%%kailash user thing=maker.thing\nresult = {'kind': type(thing).__name__}",
+    )
+    assert [raised(r) for r in results] == [None] * 3
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "ValueError" not in err
+    assert out.count("node 'maker' of workflow 'notebook': output") == 1
+    assert "<unrepresentable Opaque: repr raised ValueError>" in out
+    assert results[2].result.output == {"kind": "Opaque"}
