@@ -34,7 +34,8 @@ class InputConnection:
 
 
 @magic_arguments("%kailash")
-@argument("node", help="id of the node that the cell body defines (or replaces when run again)")
+@argument("node", help="id of the node that the cell body defines (or replaces when run again); run again "
+                       "under a new id, the cell replaces the node it defined before")
 @argument(
     "connections",
     nargs="*",
@@ -50,6 +51,9 @@ def cell(line: str) -> None:
     top-level ``await`` allowed) and run it at once with the latest outputs of its upstream nodes,
     running those first when they have none. Shows the node's output; its prints go to the cell's
     output. Names that are neither inputs nor connected values resolve in the notebook's namespace.
+    Re-running the cell replaces its node; re-run under a new NODE (or workflow), it replaces the node
+    that this same cell defined before, which is removed (known by the cell id that JupyterLab,
+    Notebook 7 and VS Code send; without one, as under nbval, the old node stays: ``%kailash drop``).
     """
 
 
@@ -81,11 +85,24 @@ def show(line: str) -> None:
 @magic_arguments("kailash mock")
 @argument("name", metavar="NAME", help="resource name; also the notebook variable bound to the mock")
 @argument("--force", action="store_true",
-          help="replace a notebook variable NAME that is not one of the session's mocks")
+          help="replace a notebook variable NAME that is not one of the session's mocks, or re-create a "
+               "mock NAME that another cell made")
 def mock(line: str) -> None:
     """Register a tracked mock as resource NAME and bind it to the variable NAME, to configure.
     NAME may not be a builtin (``print``, ``len``...) or a name kailash_nb reserves (``result``,
     ``get_resource``); replacing another notebook variable of that name needs ``--force``.
+    Re-running the cell re-creates the mock (a fresh one, configured as the cell now says, its calls
+    forgotten); a mock NAME made by another cell, or where the frontend sends no cell id, needs
+    ``--force``; a real resource NAME is refused.
+    """
+
+
+@magic_arguments("kailash drop")
+@argument("node", metavar="NODE", help="id of the node to remove")
+@argument("-w", "--workflow", default=DEFAULT_WORKFLOW, metavar="NAME", help="the node's workflow")
+def drop(line: str) -> None:
+    """Remove node NODE from workflow NAME (the workflow goes with its last node). A node that other
+    nodes take input from is refused: drop those first.
     """
 
 
@@ -129,6 +146,7 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "workflow": workflow,
     "show": show,
     "mock": mock,
+    "drop": drop,
     "calls": calls,
     "test": test,
     "bench": bench,
