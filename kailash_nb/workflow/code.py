@@ -88,7 +88,7 @@ def warn_unawaited(node: NodeCode, namespace: dict[str, Any], given: Mapping[str
             continue
         coroutine.close()  # closed, it never warns again when freed
         warnings.warn_explicit(
-            f"coroutine {coroutine.__qualname__!r} was never awaited: node code left it in {name!r}; add await",
+            f"coroutine {coroutine.__qualname__!r} was never awaited",  # Python's own words, for warning filters
             RuntimeWarning, node.filename, _assigned_at(node.code, name), module=node.filename,
         )
 

@@ -104,9 +104,7 @@ def test_a_forgotten_await_warns_at_the_node_line_that_kept_the_coroutine(concur
     filename = workflow.nodes["a"].filename  # <node a>, with a hash if other code was compiled as node 'a'
     assert filename.startswith("<node a")
     assert [(w.category, w.filename, w.lineno) for w in never_awaited] == [(RuntimeWarning, filename, 2)]
-    message = str(never_awaited[0].message)
-    assert message.startswith("coroutine 'sleep' was never awaited")
-    assert "'pending'" in message and "add await" in message
+    assert str(never_awaited[0].message) == "coroutine 'sleep' was never awaited"
 
 
 def test_a_forgotten_await_in_a_failing_node_warns_at_its_line_too():
