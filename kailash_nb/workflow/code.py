@@ -80,9 +80,11 @@ def warn_unawaited(node: NodeCode, namespace: dict[str, Any], given: Mapping[str
     nothing else, is closed here, and the warning points at ``<node ID>:LINE``, the line that assigned it.
     A coroutine handed elsewhere (kept in a list, given to a task) is left alone.
     """
-    for name in [name for name, value in namespace.items() if type(value) is CoroutineType]:
-        coroutine = namespace[name]
-        if coroutine is given.get(name) or inspect.getcoroutinestate(coroutine) != inspect.CORO_CREATED:
+    for name in node.code.co_names:  # the names node code uses (and so every one it assigns): a few
+        coroutine = namespace.get(name)
+        if type(coroutine) is not CoroutineType or coroutine is given.get(name):
+            continue
+        if inspect.getcoroutinestate(coroutine) != inspect.CORO_CREATED:
             continue
         if sys.getrefcount(coroutine) > 3:  # the namespace, this frame and the call's argument: nothing else
             continue

@@ -213,7 +213,7 @@ class _Run:
                         return
                     if len(ready) == 1:  # the only runnable node: no task needed
                         node_id = order[heappop(ready)]
-                        await self.run_node(workflow.nodes[node_id])
+                        await self.run_node(workflow.nodes[node_id], level)
                         self.raise_exiting()
                         if me.cancelling() > level:  # the node swallowed a cancellation of this task: it stands
                             self.interrupted.add(node_id)
@@ -251,8 +251,9 @@ class _Run:
         if self.exiting is not None:
             raise self.exiting
 
-    async def run_node(self, node: Node) -> None:
-        """Run one node to its end: it never raises, except for a cancellation from outside the node.
+    async def run_node(self, node: Node, cancelling: int = 0) -> None:
+        """Run one node to its end: it never raises, except for a cancellation from outside the node (a
+        cancel request of its task beyond the ``cancelling`` it had when the node started).
 
         What node code raises fails the node with that exception: any exception, and any other
         ``BaseException`` too (``GeneratorExit``, a ``CancelledError`` it raised itself, a test framework's
@@ -264,12 +265,9 @@ class _Run:
         result = self.result
         started = perf_counter()
         printed: list[str] = []
-        task = asyncio.current_task()
-        cancelling = task.cancelling() if task is not None else 0  # more requests later: from outside the node
-        namespace: dict[str, Any] = {}
+        namespace = dict(self._base)
         try:
             with running_node(node_id):
-                namespace.update(self._base)
                 for conn in self.workflow.inbound[node_id]:
                     source = result.outputs.get(conn.source)
                     namespace[conn.target_input] = conn.resolve(
@@ -289,6 +287,7 @@ class _Run:
             if not isinstance(output, dict):
                 raise _result_error(node_id, output)
         except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
             if task is not None and task.cancelling() > cancelling:  # the run stops this node
                 result.node_status[node_id] = "cancelled"
                 raise
