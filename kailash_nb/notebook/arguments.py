@@ -34,8 +34,7 @@ class InputConnection:
 
 
 @magic_arguments("%kailash")
-@argument("node", help="id of the node that the cell body defines (or replaces when run again); run again "
-                       "under a new id, the cell replaces the node it defined before")
+@argument("node", help="id of the node that the cell body defines (or replaces when run again)")
 @argument(
     "connections",
     nargs="*",
@@ -51,9 +50,10 @@ def cell(line: str) -> None:
     top-level ``await`` allowed) and run it at once with the latest outputs of its upstream nodes,
     running those first when they have none. Shows the node's output; its prints go to the cell's
     output. Names that are neither inputs nor connected values resolve in the notebook's namespace.
-    Re-running the cell replaces its node; re-run under a new NODE (or workflow), it replaces the node
-    that this same cell defined before, which is removed (known by the cell id that JupyterLab,
-    Notebook 7 and VS Code send; without one, as under nbval, the old node stays: ``%kailash drop``).
+    Re-run under a new NODE (or ``-w`` workflow), the cell replaces the node it defined before, so no
+    ghost of the old name keeps running (refused while other nodes take input from it). The cell is
+    known by the cell id that JupyterLab, Notebook 7 and VS Code send; without one (nbclient, nbval,
+    terminal IPython) the old node stays: remove it with ``%kailash drop``.
     """
 
 
