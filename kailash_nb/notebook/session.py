@@ -65,7 +65,7 @@ class NotebookWorkflow:
         """
         specs = dict(self.specs)
         if replacing is not None and replacing != spec.id:
-            self._check_unused(replacing, f"%%kailash {spec.id}: this cell defined node {replacing!r} before, and "
+            self.check_unused(replacing, f"%%kailash {spec.id}: this cell defined node {replacing!r} before, and "
                                           f"renaming it")
             del specs[replacing]
         specs[spec.id] = spec
@@ -81,14 +81,16 @@ class NotebookWorkflow:
     def remove(self, node_id: str, why: str) -> None:
         """Remove node ``node_id`` (which no other node may take input from); not the last one."""
         self.node(node_id)
-        self._check_unused(node_id, why)
+        self.check_unused(node_id, why)
         specs = {nid: spec for nid, spec in self.specs.items() if nid != node_id}
         built = _build(self.name, specs)
         self.specs = specs
         self._built = built
         self.outputs.pop(node_id, None)
 
-    def _check_unused(self, node_id: str, doing: str) -> None:
+    def check_unused(self, node_id: str, doing: str) -> None:
+        """Refuse (``NodeInUseError``, the message starting with ``doing``) when other nodes take input
+        from ``node_id``: removing it would leave them connected to nothing."""
         users = sorted(spec.id for spec in self.specs.values() if any(c.source == node_id for c in spec.connections))
         if users:
             names = ", ".join(repr(n) for n in users)
@@ -186,7 +188,7 @@ class NotebookSession:
         target = self.workflows.get(workflow) or NotebookWorkflow(workflow)
         if before is not None and before[0] != workflow:  # the cell moved its node to another workflow
             old_workflow, old_node = before
-            self.workflows[old_workflow]._check_unused(
+            self.workflows[old_workflow].check_unused(
                 old_node, f"%%kailash {spec.id} -w {workflow}: this cell defined node {old_node!r} of workflow "
                           f"{old_workflow!r} before, and moving it")
             target.define(spec)
@@ -215,7 +217,7 @@ class NotebookSession:
     def _remove_node(self, workflow: str, node_id: str, why: str) -> None:
         target = self.workflows[workflow]
         if len(target.specs) == 1:
-            target._check_unused(node_id, why)
+            target.check_unused(node_id, why)
             del self.workflows[workflow]
             self.last_inputs.pop(workflow, None)
         else:
@@ -315,7 +317,7 @@ class NotebookSession:
                 why = ("and this frontend sends no cell id, so a re-run of its cell cannot be told from another "
                        "cell")
             else:
-                why = "by another cell; re-running that cell re-creates it"
+                why = "made by another cell; re-running that cell re-creates it"
             raise DuplicateResourceError(
                 f"%kailash mock {name}: a mock {name!r} already exists in this session, {why}; "
                 f"`%kailash mock {name} --force` re-creates it here, or use another name"

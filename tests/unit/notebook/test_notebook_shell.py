@@ -396,8 +396,8 @@ def test_a_mock_name_taken_by_another_cell_needs_force_and_a_real_resource_is_re
     other = raised(results[1])
     assert isinstance(other, DuplicateResourceError)
     assert str(other) == (
-        "%kailash mock db: a mock 'db' already exists in this session, by another cell; re-running that cell "
-        "re-creates it; `%kailash mock db --force` re-creates it here, or use another name"
+        "%kailash mock db: a mock 'db' already exists in this session, made by another cell; re-running that "
+        "cell re-creates it; `%kailash mock db --force` re-creates it here, or use another name"
     )
     assert raised(results[2]) is None
     real = raised(results[4])
