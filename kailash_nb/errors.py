@@ -46,6 +46,7 @@ catches everything the kit itself raises::
     │   ├── DuplicateResourceError           + ValueError: a resource or mock name already in use
     │   ├── UnknownWorkflowError             + LookupError
     │   ├── UnknownNotebookNodeError         + LookupError
+    │   ├── NodeInUseError                   + ValueError: other nodes take input from a node being removed
     │   ├── UnknownResourceError             + LookupError
     │   └── NotAwaitedError                  + RuntimeError
     ├── NotebookRunError                     + RuntimeError: a notebook could not be run at all (kailash_nb.runner)

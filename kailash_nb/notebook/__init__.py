@@ -60,6 +60,7 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
 
     magics = ip.magics_manager.registry.pop(KailashMagics.__name__, None)
     if isinstance(magics, KailashMagics):
+        magics.detach()
         magics.session.close_soon()
         for kind in ("line", "cell"):
             ip.magics_manager.magics[kind].pop("kailash", None)

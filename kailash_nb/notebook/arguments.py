@@ -52,6 +52,10 @@ def cell(line: str) -> None:
     top-level ``await`` allowed) and run it at once with the latest outputs of its upstream nodes,
     running those first when they have none. Shows the node's output; its prints go to the cell's
     output. Names that are neither inputs nor connected values resolve in the notebook's namespace.
+    Re-run under a new NODE (or ``-w`` workflow), the cell replaces the node it defined before, so no
+    ghost of the old name keeps running (refused while other nodes take input from it). The cell is
+    known by the cell id that JupyterLab, Notebook 7 and VS Code send; without one (nbclient, nbval,
+    terminal IPython) the old node stays: remove it with ``%kailash drop``.
     """
 
 
@@ -85,11 +89,24 @@ def show(line: str) -> None:
 @magic_arguments("kailash mock")
 @argument("name", metavar="NAME", help="resource name; also the notebook variable bound to the mock")
 @argument("--force", action="store_true",
-          help="replace a notebook variable NAME that is not one of the session's mocks")
+          help="replace a notebook variable NAME that is not one of the session's mocks, or re-create a "
+               "mock NAME that another cell made")
 def mock(line: str) -> None:
     """Register a tracked mock as resource NAME and bind it to the variable NAME, to configure.
     NAME may not be a builtin (``print``, ``len``...) or a name kailash_nb reserves (``result``,
     ``get_resource``); replacing another notebook variable of that name needs ``--force``.
+    Re-running the cell re-creates the mock (a fresh one, configured as the cell now says, its calls
+    forgotten); a mock NAME made by another cell, or where the frontend sends no cell id, needs
+    ``--force``; a real resource NAME is refused.
+    """
+
+
+@magic_arguments("kailash drop")
+@argument("node", metavar="NODE", help="id of the node to remove")
+@argument("-w", "--workflow", default=DEFAULT_WORKFLOW, metavar="NAME", help="the node's workflow")
+def drop(line: str) -> None:
+    """Remove node NODE from workflow NAME (the workflow goes with its last node). A node that other
+    nodes take input from is refused: drop those first.
     """
 
 
@@ -133,6 +150,7 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "workflow": workflow,
     "show": show,
     "mock": mock,
+    "drop": drop,
     "calls": calls,
     "test": test,
     "bench": bench,

@@ -27,9 +27,29 @@ _MAX_VALUE = 200
 _UNSTABLE = re.compile(r" at 0x[0-9a-fA-F]+| id='\d+'")
 
 
+class _SafePrinter(pprint.PrettyPrinter):
+    """``pprint`` where an object whose ``repr`` raises shows as ``<unrepresentable Type: repr raised Error>``
+    (inside a list or dict too, the rest shown as usual): a node's output is shown, not a display error."""
+
+    def format(self, object: Any, context: dict[int, int], maxlevels: int, level: int) -> tuple[str, bool, bool]:
+        try:
+            return super().format(object, context, maxlevels, level)
+        except Exception as exc:
+            return unrepresentable(object, exc), False, False
+
+
+_PRINTER = _SafePrinter(width=10**6, compact=True, sort_dicts=True)
+
+
+def unrepresentable(value: object, error: BaseException) -> str:
+    """What shows for ``value`` when its ``repr`` (or ``str``) raised ``error``: stable text, no address."""
+    return f"<unrepresentable {type(value).__qualname__}: repr raised {type(error).__name__}>"
+
+
 def short(value: Any) -> str:
-    """A one-line, bounded repr for a table cell (dicts sorted, so the text is stable)."""
-    text = value if isinstance(value, str) else pprint.pformat(value, width=10**6, compact=True, sort_dicts=True)
+    """A one-line, bounded repr for a table cell (dicts sorted, so the text is stable); an object whose
+    ``repr`` raises shows as ``<unrepresentable Type: repr raised Error>``."""
+    text = value if isinstance(value, str) else _PRINTER.pformat(value)
     text = _UNSTABLE.sub("", text).strip().replace("\r\n", "\n").replace("\n", " ↵ ")
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
 
@@ -142,10 +162,17 @@ class NodeOutput:
     duration: float | None = field(default=None, compare=False)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Bundle:
-        rows = [{"key": str(k), "value": short(v)} for k, v in sorted(self.output.items(), key=lambda kv: str(kv[0]))]
+        rows = sorted(({"key": _key(k), "value": short(v)} for k, v in self.output.items()), key=lambda row: row["key"])
         metadata = {"duration": self.duration} if self.duration is not None else None
         title = f"node {self.node!r} of workflow {self.workflow!r}: output"
         return render(title, table(rows, ["key", "value"]), metadata=metadata, empty="(empty dict)")
 
     def __repr__(self) -> str:
         return self._repr_mimebundle_()[0]["text/plain"]
+
+
+def _key(key: object) -> str:
+    try:
+        return str(key)
+    except Exception as exc:
+        return unrepresentable(key, exc)

@@ -25,6 +25,10 @@ class UnknownNotebookNodeError(KailashMagicError, LookupError):
     """A ``%%kailash`` cell connects an input from a node that its workflow does not have."""
 
 
+class NodeInUseError(KailashMagicError, ValueError):
+    """A node that other nodes take input from would be removed (``%kailash drop``, or a renamed cell)."""
+
+
 class UnknownResourceError(KailashMagicError, LookupError):
     """A subcommand names a resource or mock that the session does not have."""
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import builtins
+import contextlib
 import keyword
 import sys
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,25 @@ class KailashMagics(Magics):
         #: transformer existed, so its awaiting magics were not rewritten. Cleared when the next
         #: code runs (``pre_execute``).
         self.loaded_in_running_cell = False
+        #: The id of the notebook cell running now, as the frontend sent it (JupyterLab, Notebook 7 and
+        #: VS Code send ``cellId`` in the execute request's metadata; ipykernel hands it to IPython, whose
+        #: ``pre_run_cell`` event carries it); ``None`` when none was sent (nbclient, terminal IPython).
+        self.cell_id: str | None = None
+        self._events.register("pre_execute", self._code_starts)
+        self._events.register("pre_run_cell", self._cell_starts)
+
+    def _code_starts(self) -> None:
+        self.cell_id = None  # silent code (a frontend's own requests) has no pre_run_cell: no cell
+
+    def _cell_starts(self, info: Any) -> None:
+        cell_id = getattr(info, "cell_id", None)
+        self.cell_id = cell_id if isinstance(cell_id, str) and cell_id else None
+
+    def detach(self) -> None:
+        """Stop following the shell's executions (the extension is being unloaded)."""
+        for event, callback in (("pre_execute", self._code_starts), ("pre_run_cell", self._cell_starts)):
+            with contextlib.suppress(ValueError):  # not registered
+                self._events.unregister(event, callback)
 
     def loaded_mid_cell(self) -> None:
         """Note that the extension was just loaded, until the next cell (or other code) starts."""
@@ -147,7 +167,7 @@ class KailashMagics(Magics):
     # -- subcommands -------------------------------------------------------------------------------
     def _define(self, args: argparse.Namespace, connections: tuple[arguments.InputConnection, ...],
                 cell: str) -> None:
-        spec = NodeSpec(args.node, cell, connections, args.timeout, args.description)
+        spec = NodeSpec(args.node, cell, connections, args.timeout, args.description, cell_id=self.cell_id)
         self.session.define_node(args.workflow, spec)
 
     async def _cmd_run(self, args: argparse.Namespace) -> WorkflowResult:
@@ -175,7 +195,10 @@ class KailashMagics(Magics):
                 f"{type(namespace[name]).__name__}, which the mock would replace; use another name, or "
                 f"`%kailash mock {name} --force` to replace it"
             )
-        namespace[name] = self.session.add_mock(name)
+        namespace[name] = self.session.add_mock(name, cell_id=self.cell_id, force=args.force)
+
+    def _cmd_drop(self, args: argparse.Namespace) -> None:
+        self.session.drop_node(args.workflow, args.node)
 
     def _is_session_mock(self, value: object) -> bool:
         return any(value is mock for mock in self.session.mocks.values())

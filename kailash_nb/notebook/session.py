@@ -1,5 +1,11 @@
 """The per-kernel notebook session: the workflows defined by ``%%kailash`` cells, their latest outputs,
 and the resources and mocks their nodes use. One source of truth for notebook state; displays read it.
+
+Re-running a cell is the most common action in a notebook, so the session knows which cell made what,
+by the cell id the frontend sends with each execution (JupyterLab, Notebook 7 and VS Code send one):
+a ``%%kailash`` cell re-run under a new node name replaces the node it defined before, and a
+``%kailash mock`` cell re-run re-creates its mock. Without a cell id (terminal IPython, nbclient and
+nbval, which run each cell once) every execution counts as a new cell.
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from kailash_nb.workflow import validate_inputs
 from kailash_nb.workflow.errors import add_note
 
 from .arguments import InputConnection
-from .errors import DuplicateResourceError, UnknownNotebookNodeError, UnknownResourceError, UnknownWorkflowError
+from .errors import (
+    DuplicateResourceError,
+    NodeInUseError,
+    UnknownNotebookNodeError,
+    UnknownResourceError,
+    UnknownWorkflowError,
+)
 
 if TYPE_CHECKING:
     from kailash_nb.testing.mocks import CallTracker
@@ -31,6 +43,8 @@ class NodeSpec:
     connections: tuple[InputConnection, ...] = ()
     timeout: float | None = None
     description: str | None = None
+    #: The id of the notebook cell that defined the node, when the frontend sent one.
+    cell_id: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -42,20 +56,49 @@ class NotebookWorkflow:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _built: Workflow | None = None
 
-    def define(self, spec: NodeSpec) -> None:
-        """Add ``spec`` or replace the node of that id; the workflow must still build (else nothing changes).
+    def define(self, spec: NodeSpec, *, replacing: str | None = None) -> None:
+        """Add ``spec`` or replace the node of that id, and remove node ``replacing`` (the node that the
+        same cell defined before, under another name); the workflow must still build (else nothing changes).
 
         A changed node loses its latest output, and so do the nodes downstream of it (they were
         computed from the old code), so the next run of any of them re-runs what is stale.
         """
         specs = dict(self.specs)
+        if replacing is not None and replacing != spec.id:
+            self.check_unused(replacing, f"%%kailash {spec.id}: this cell defined node {replacing!r} before, and "
+                                          f"renaming it")
+            del specs[replacing]
         specs[spec.id] = spec
         built = _build(self.name, specs)
         changed = self.specs.get(spec.id) != spec
         self.specs = specs
         self._built = built
+        if replacing is not None and replacing != spec.id:
+            self.outputs.pop(replacing, None)
         if changed:
             self.forget_outputs({spec.id})
+
+    def remove(self, node_id: str, why: str) -> None:
+        """Remove node ``node_id`` (which no other node may take input from); not the last one."""
+        self.node(node_id)
+        self.check_unused(node_id, why)
+        specs = {nid: spec for nid, spec in self.specs.items() if nid != node_id}
+        built = _build(self.name, specs)
+        self.specs = specs
+        self._built = built
+        self.outputs.pop(node_id, None)
+
+    def check_unused(self, node_id: str, doing: str) -> None:
+        """Refuse (``NodeInUseError``, the message starting with ``doing``) when other nodes take input
+        from ``node_id``: removing it would leave them connected to nothing."""
+        users = sorted(spec.id for spec in self.specs.values() if any(c.source == node_id for c in spec.connections))
+        if users:
+            names = ", ".join(repr(n) for n in users)
+            raise NodeInUseError(
+                f"{doing} would leave node(s) {names} of workflow {self.name!r} taking input from a node that no "
+                f"longer exists; drop them first (`%kailash drop NODE`) or re-run their cells connected to "
+                f"another node, then run this again"
+            )
 
     def forget_outputs(self, nodes: set[str], *, keep: set[str] | frozenset[str] = frozenset()) -> None:
         """Drop the latest outputs of ``nodes`` and of everything downstream of them, except ``keep``."""
@@ -115,6 +158,8 @@ class NotebookSession:
         self.workflows: dict[str, NotebookWorkflow] = {}
         self.resources: ResourceRegistry = ResourceRegistry()
         self.mocks: dict[str, Any] = {}
+        #: The cell that created each mock (``None``: unknown), so that re-running it re-creates the mock.
+        self.mock_cells: dict[str, str | None] = {}
         self.last_inputs: dict[str, dict[str, Any]] = {}
         #: Work started outside a cell (a form's run), still running; ``reset`` cancels it.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -133,11 +178,50 @@ class NotebookSession:
             ) from None
 
     def define_node(self, workflow: str, spec: NodeSpec) -> NotebookWorkflow:
-        """Define or replace a node; creates the workflow on first use."""
+        """Define or replace a node; creates the workflow on first use.
+
+        The node that the same cell (``spec.cell_id``) defined before under another name, or in another
+        workflow, is replaced: it is removed, so that no ghost of a renamed node keeps running. A node
+        that others take input from is not removed (``NodeInUseError``, and nothing changes).
+        """
+        before = self.defined_by(spec.cell_id)
         target = self.workflows.get(workflow) or NotebookWorkflow(workflow)
-        target.define(spec)
+        if before is not None and before[0] != workflow:  # the cell moved its node to another workflow
+            old_workflow, old_node = before
+            self.workflows[old_workflow].check_unused(
+                old_node, f"%%kailash {spec.id} -w {workflow}: this cell defined node {old_node!r} of workflow "
+                          f"{old_workflow!r} before, and moving it")
+            target.define(spec)
+            self._remove_node(old_workflow, old_node, "")
+        else:
+            target.define(spec, replacing=None if before is None else before[1])
         self.workflows[workflow] = target
         return target
+
+    def defined_by(self, cell_id: str | None) -> tuple[str, str] | None:
+        """(workflow, node) of the node that cell ``cell_id`` defined last, if it still stands."""
+        if cell_id is None:
+            return None
+        for name, workflow in self.workflows.items():
+            for spec in workflow.specs.values():
+                if spec.cell_id == cell_id:
+                    return name, spec.id
+        return None
+
+    def drop_node(self, workflow: str, node_id: str) -> None:
+        """Remove node ``node_id`` from ``workflow`` (and the workflow with its last node); a node that
+        others take input from is refused (``NodeInUseError``), an unknown one lists the nodes."""
+        self.workflow(workflow).node(node_id)
+        self._remove_node(workflow, node_id, f"%kailash drop {node_id}")
+
+    def _remove_node(self, workflow: str, node_id: str, why: str) -> None:
+        target = self.workflows[workflow]
+        if len(target.specs) == 1:
+            target.check_unused(node_id, why)
+            del self.workflows[workflow]
+            self.last_inputs.pop(workflow, None)
+        else:
+            target.remove(node_id, why)
 
     async def run_node(self, workflow: str, node_id: str, *, virtual_time: bool = False) -> WorkflowResult:
         """Run one node with the latest outputs of its upstream nodes (running those that have none);
@@ -223,16 +307,38 @@ class NotebookSession:
                 f"use another name, or run %kailash reset to start the session's resources afresh"
             )
 
-    def add_mock(self, name: str) -> Any:
-        """A tracked mock registered as resource ``name`` (and returned, to configure)."""
+    def add_mock(self, name: str, *, cell_id: str | None = None, force: bool = False) -> Any:
+        """A tracked mock registered as resource ``name`` (and returned, to configure).
+
+        A mock of that name that the same cell (``cell_id``) created is re-created: a fresh mock, without
+        the old one's configuration and calls, so that re-running the cell gives what it now says. One that
+        another cell created is re-created only with ``force``; a real resource of that name is refused.
+        """
         from kailash_nb.testing.mocks import CallTracker, TrackedResource, create_mock
 
-        self._check_free(name)
+        again = name in self.mocks and (force or (cell_id is not None and self.mock_cells.get(name) == cell_id))
+        if name in self.mocks and not again:
+            if cell_id is None:
+                why = ("and this frontend sends no cell id, so a re-run of its cell cannot be told from another "
+                       "cell")
+            else:
+                why = "made by another cell; re-running that cell re-creates it"
+            raise DuplicateResourceError(
+                f"%kailash mock {name}: a mock {name!r} already exists in this session, {why}; "
+                f"`%kailash mock {name} --force` re-creates it here, or use another name"
+            )
+        if not again:
+            self._check_free(name)
         if self._tracker is None:
             self._tracker = CallTracker()
         mock = TrackedResource(name, create_mock(name), self._tracker)
-        self.resources.register_instance(name, mock)
+        if again:
+            self.resources.replace_instance(name, mock)
+            self._tracker.reset(name)
+        else:
+            self.resources.register_instance(name, mock)
         self.mocks[name] = mock
+        self.mock_cells[name] = cell_id
         return mock
 
     def calls(self, resource: str | None = None) -> list[Any]:
@@ -262,6 +368,7 @@ class NotebookSession:
             if self.namespace.get(name) is self.mocks[name]:
                 del self.namespace[name]
         self.mocks.clear()
+        self.mock_cells.clear()
         self._tracker = None
         self.resources = ResourceRegistry()
         await registry.aclose()

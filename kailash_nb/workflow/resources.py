@@ -47,6 +47,14 @@ class ResourceRegistry:
         self._check_free(name)
         self._instances[name] = instance
 
+    def replace_instance(self, name: str, instance: Any) -> None:
+        """Put ``instance`` in the place of the instance registered as ``name`` (a notebook re-creating a
+        mock); both stay the caller's. Only a registered instance can be replaced, not a factory's resource."""
+        if name not in self._instances or name in self._factories:
+            raise ValueError(f"resource {name!r} is not an instance registered with register_instance(); "
+                             f"only those can be replaced")
+        self._instances[name] = instance
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(sorted({*self._factories, *self._instances}))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import suppress
 from heapq import heappop, heappush
 from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
 from .clock import running_clock
+from .code import warn_unawaited
 from .context import current_node_id, running_node
 from .deadline import Deadline
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
@@ -131,8 +133,8 @@ class AsyncLocalRuntime:
 class _Run:
     """The state of one run; the result it fills is the only record of what happened."""
 
-    __slots__ = ("_base", "clock", "deadline", "interrupted", "late", "limit", "nodes", "resources", "result",
-                 "reused", "started", "workflow")
+    __slots__ = ("_base", "clock", "deadline", "exiting", "interrupted", "late", "limit", "nodes", "resources",
+                 "result", "reused", "started", "workflow")
     started: float  # the loop's time when scheduling began: node timings count from it
     clock: Callable[[], float]  # the loop's time(): virtual under virtual time
 
@@ -147,6 +149,7 @@ class _Run:
         self.deadline: Deadline | None = None  # the run's timeout, when it has one
         self.interrupted: set[str] = set()  # nodes a cancellation reached (they may have swallowed it)
         self.late: set[str] = set()  # nodes that finished once the run's limit had passed
+        self.exiting: BaseException | None = None  # a node's SystemExit/KeyboardInterrupt: ends the run
         base: dict[str, Any] = dict(namespace) if namespace is not None else {}
         base.pop("result", None)
         base["__builtins__"] = builtins
@@ -230,7 +233,8 @@ class _Run:
                         return
                     if len(ready) == 1:  # the only runnable node: no task needed
                         node_id = order[heappop(ready)]
-                        await self.run_node(workflow.nodes[node_id])
+                        await self.run_node(workflow.nodes[node_id], level)
+                        self.raise_exiting()
                         if me.cancelling() > level:  # the node swallowed a cancellation of this task: it stands
                             self.interrupted.add(node_id)
                             raise asyncio.CancelledError
@@ -242,6 +246,7 @@ class _Run:
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     finished(running.pop(task))
+                self.raise_exiting()
         except BaseException:
             await self.stop(running)
             raise
@@ -260,14 +265,29 @@ class _Run:
                 for task in pending:
                     task.cancel()
 
-    async def run_node(self, node: Node) -> None:
+    def raise_exiting(self) -> None:
+        """Raise a node's ``SystemExit``/``KeyboardInterrupt`` in the scheduler's task (whose caller stops
+        the other nodes), not in the node's task, from which asyncio would raise it out of the event loop."""
+        if self.exiting is not None:
+            raise self.exiting
+
+    async def run_node(self, node: Node, cancelling: int = 0) -> None:
+        """Run one node to its end: it never raises, except for a cancellation from outside the node (a
+        cancel request of its task beyond the ``cancelling`` it had when the node started).
+
+        What node code raises fails the node with that exception: any exception, and any other
+        ``BaseException`` too (``GeneratorExit``, a ``CancelledError`` it raised itself, a test framework's
+        outcome). ``SystemExit`` and ``KeyboardInterrupt`` also fail it, and then end the run: the
+        scheduler raises them to the caller once the other running nodes are cancelled, as Python stops a
+        program for them.
+        """
         node_id = node.id
         result = self.result
         started = self.clock()
         printed: list[str] = []
+        namespace = dict(self._base)
         try:
             with running_node(node_id):
-                namespace = dict(self._base)
                 for conn in self.workflow.inbound[node_id]:
                     source = result.outputs.get(conn.source)
                     namespace[conn.target_input] = conn.resolve(
@@ -282,15 +302,21 @@ class _Run:
                         outcome = eval(node.compiled.code, namespace)  # inside: code without await can block too
                         if outcome is not None:
                             await outcome
+            warn_unawaited(node.compiled, namespace, self._base)
             output = namespace.get("result", _MISSING)
             if not isinstance(output, dict):
                 raise _result_error(node_id, output)
-        except asyncio.CancelledError:
-            result.node_status[node_id] = "cancelled"
-            raise
-        except Exception as exc:
-            result.node_status[node_id] = "failed"
-            result.errors[node_id] = exc
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() > cancelling:  # the run stops this node
+                result.node_status[node_id] = "cancelled"
+                raise
+            self.failed(node_id, exc, node, namespace)  # raised by node code (or what it awaited) itself
+        except (SystemExit, KeyboardInterrupt) as exc:
+            self.failed(node_id, exc, node, namespace)
+            self.exiting = exc
+        except BaseException as exc:
+            self.failed(node_id, exc, node, namespace)
         else:
             result.node_status[node_id] = "success"
             result.outputs[node_id] = output
@@ -301,6 +327,12 @@ class _Run:
                 self.late.add(node_id)
             if printed:
                 result.logs[node_id] = "".join(printed)
+
+    def failed(self, node_id: str, error: BaseException, node: Node, namespace: dict[str, Any]) -> None:
+        self.result.node_status[node_id] = "failed"
+        self.result.errors[node_id] = error
+        with suppress(Warning):  # warnings made errors: the node's own error is the one to report
+            warn_unawaited(node.compiled, namespace, self._base)
 
     def expired(self, limit: float | None) -> None:
         """The run's timeout passed: every node still running then, or finishing after it, timed out. Nodes

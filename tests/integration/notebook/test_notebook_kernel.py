@@ -455,3 +455,64 @@ def test_nbval_passes_a_stored_notebook_and_fails_a_failing_test_cell(pytester: 
     failed = nbval(bad)
     assert failed.ret == 1, failed.stdout.str()[-3000:]
     assert "NotebookTestsFailed" in failed.stdout.str()
+
+
+async def _execute_as_jupyterlab(client: Any, code: str, cell_id: str) -> tuple[dict[str, Any], str]:
+    """Execute ``code`` as JupyterLab does: an execute_request whose metadata holds the cell's ``cellId``
+    (nbclient sends no metadata). Returns the reply's content and the cell's text output."""
+    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+               "allow_stdin": False, "stop_on_error": True}
+    request = client.session.msg("execute_request", content, metadata={"cellId": cell_id, "deletedCells": [],
+                                                                        "recordTiming": False})
+    client.shell_channel.send(request)
+    msg_id = request["header"]["msg_id"]
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    printed = []
+    while True:
+        message = await client.get_iopub_msg(timeout=60)
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, body = message["msg_type"], message["content"]
+        if kind == "status" and body["execution_state"] == "idle":
+            return reply["content"], "".join(printed)
+        if kind == "stream":
+            printed.append(body["text"])
+        elif kind == "error":
+            printed.append(f"{body['ename']}: {body['evalue']}")
+
+
+def test_rerunning_cells_in_jupyterlab_recreates_the_mock_and_replaces_a_renamed_node(workdir: Path) -> None:
+    from kailash_nb.runner.execute import kernel_manager
+
+    cells = [
+        ("load", f"{LOAD}\nran = []"),
+        ("mock", "%kailash mock db\ndb.fetch.return_value = [1]"),
+        ("node", "%%kailash cleanup\nran.append('cleanup')\nresult = {'rows': await db.fetch()}"),
+        ("mock", "%kailash mock db\ndb.fetch.return_value = [2]"),  # the same cell, edited and re-run
+        ("node", "%%kailash purge\nran.append('purge')\nresult = {'rows': await db.fetch()}"),  # renamed
+        ("check", "ran.clear()\nr = %kailash run\nprint(list(r.node_status), ran, r.get_output('purge', 'rows'))"),
+        ("drop", "%kailash drop cleanup"),
+    ]
+
+    async def scenario() -> list[tuple[dict[str, Any], str]]:
+        manager = kernel_manager()
+        await manager.start_kernel(env=kernel_env(), cwd=str(workdir))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            return [await _execute_as_jupyterlab(client, code, cell_id) for cell_id, code in cells]
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    replies = asyncio.run(asyncio.wait_for(scenario(), 120))
+    for (cell_id, _), (reply, printed) in zip(cells[:-1], replies[:-1], strict=True):
+        assert reply["status"] == "ok", f"cell {cell_id!r} failed: {printed}"
+    assert replies[5][1].strip() == "['purge'] ['purge'] [2]"
+    reply, printed = replies[6]
+    assert reply["status"] == "error" and reply["ename"] == "UnknownNotebookNodeError"
+    assert printed == "UnknownNotebookNodeError: workflow 'notebook' has no node 'cleanup'; its nodes: 'purge'"

@@ -11,17 +11,21 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run(ip: InteractiveShell, *cells: str) -> list[Any]:
-    """Run cells as ipykernel does (the transformed cell, as a coroutine on one loop); return results."""
+def run(ip: InteractiveShell, *cells: str | tuple[str, str]) -> list[Any]:
+    """Run cells as ipykernel does (the transformed cell, as a coroutine on one loop); return results.
+
+    A cell given as ``(cell_id, source)`` runs with that cell id, as JupyterLab sends it with each execution.
+    """
 
     async def main() -> list[Any]:
-        return [await run_cell(ip, cell) for cell in cells]
+        return [await (run_cell(ip, cell) if isinstance(cell, str) else run_cell(ip, cell[1], cell_id=cell[0]))
+                for cell in cells]
 
     return asyncio.run(main())
 
 
-async def run_cell(ip: InteractiveShell, cell: str) -> ExecutionResult:
-    return await ip.run_cell_async(cell, transformed_cell=ip.transform_cell(cell), silent=False)
+async def run_cell(ip: InteractiveShell, cell: str, *, cell_id: str | None = None) -> ExecutionResult:
+    return await ip.run_cell_async(cell, transformed_cell=ip.transform_cell(cell), silent=False, cell_id=cell_id)
 
 
 def raised(result: Any) -> BaseException | None:

@@ -89,7 +89,7 @@ def test_usage_errors_are_value_errors_not_ipython_usage_errors() -> None:
     with pytest.raises(MagicUsageError) as raised:
         parse_line("run --bogus")
     assert isinstance(raised.value, ValueError) and not isinstance(raised.value, UsageError)
-    assert "usage: %kailash run [--inputs EXPR] [NAME]" in str(raised.value)
+    assert "usage: %kailash run [--inputs EXPR] [--virtual-time] [NAME]" in str(raised.value)
 
 
 def test_help_documents_the_cell_magic_and_every_subcommand() -> None:

@@ -72,6 +72,26 @@ def test_short_values_drop_addresses_and_mock_ids_and_are_bounded() -> None:
     assert short("one\ntwo\n") == "one ↵ two"
 
 
+class _Unrepresentable:
+    def __repr__(self) -> str:
+        raise ValueError("no repr for you")
+
+
+def test_a_value_whose_repr_raises_shows_as_unrepresentable_with_stable_text() -> None:
+    bad = _Unrepresentable()
+    assert short(bad) == "<unrepresentable _Unrepresentable: repr raised ValueError>"
+    assert short([1, bad, {"k": bad}]) == (
+        "[1, <unrepresentable _Unrepresentable: repr raised ValueError>, "
+        "{'k': <unrepresentable _Unrepresentable: repr raised ValueError>}]"
+    )
+    output = NodeOutput("notebook", "n", {"bad": bad, "ok": [1, 2]})
+    text = repr(output)
+    assert text == output._repr_mimebundle_()[0]["text/plain"]
+    assert "<unrepresentable _Unrepresentable: repr raised ValueError>" in text and "[1, 2]" in text
+    html = output._repr_mimebundle_()[0]["text/html"]
+    assert "&lt;unrepresentable _Unrepresentable: repr raised ValueError&gt;" in html
+
+
 def test_call_table_groups_calls_by_resource_and_node_with_durations_in_metadata() -> None:
     calls = [
         CallRecord("db", "fetch", ("q2",), {}, result=[2], duration=0.2, node="right"),

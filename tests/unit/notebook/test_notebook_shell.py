@@ -311,7 +311,14 @@ def test_a_name_already_registered_in_the_session_is_refused_with_what_holds_it(
                   "from kailash_nb.notebook import register_resource\nregister_resource('db', instance=object())",
                   "register_resource('pool', instance=1)\nregister_resource('pool', instance=2)")
     assert raised(results[0]) is None
-    for result, what in ((results[1], "a mock"), (results[2], "a mock"), (results[3], "a real resource")):
+    again = raised(results[1])  # no cell id here (as in terminal IPython): a re-run cannot be told from another cell
+    assert isinstance(again, DuplicateResourceError)
+    assert str(again) == (
+        "%kailash mock db: a mock 'db' already exists in this session, and this frontend sends no cell id, so a "
+        "re-run of its cell cannot be told from another cell; `%kailash mock db --force` re-creates it here, or "
+        "use another name"
+    )
+    for result, what in ((results[2], "a mock"), (results[3], "a real resource")):
         error = raised(result)
         assert isinstance(error, DuplicateResourceError), error
         assert f"is already registered in this session ({what}); use the one that exists" in str(error)
@@ -335,3 +342,176 @@ def test_an_awaiting_magic_in_the_cell_that_loads_the_extension_names_that_cause
     assert raised(results[1]) is None and bare_shell.user_ns["r"].get_output("n", "v") == 1
     later = raised(results[2])
     assert isinstance(later, NotAwaitedError) and "not work inside a def" in str(later)
+
+
+def test_a_node_output_whose_repr_raises_is_shown_once_without_failing_the_cell(
+        shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    results = run(
+        shell,
+        "class Opaque:\n    def __repr__(self):\n        raise ValueError('no repr')",
+        "%%kailash maker\nresult = {'thing': Opaque(), 'n': 1}",
+        "%%kailash user thing=maker.thing\nresult = {'kind': type(thing).__name__}",
+    )
+    assert [raised(r) for r in results] == [None] * 3
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "ValueError" not in err
+    assert out.count("node 'maker' of workflow 'notebook': output") == 1
+    assert "<unrepresentable Opaque: repr raised ValueError>" in out
+    assert results[2].result.output == {"kind": "Opaque"}
+
+
+# -- re-running cells: the cell id that JupyterLab sends with each execution -------------------------------------
+
+def test_rerunning_a_mock_cell_recreates_the_mock_with_the_configuration_it_now_holds(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+
+    node = "%%kailash reader\nrows = await (await get_resource('db')).fetch()\nresult = {'rows': rows}"
+    results = run(
+        shell,
+        ("mock-cell", "%kailash mock db\ndb.fetch.return_value = [1]"),
+        ("node-cell", node),
+        ("mock-cell", "%kailash mock db\ndb.fetch.return_value = [2]"),
+        ("node-cell", node),
+    )
+    assert [raised(r) for r in results] == [None] * 4
+    assert results[1].result.output == {"rows": [1]}
+    assert results[3].result.output == {"rows": [2]}
+    session = current_session(shell)
+    assert shell.user_ns["db"] is session.mocks["db"]
+    assert [(c.method, c.result) for c in session.calls("db")] == [("fetch", [2])]  # a fresh mock, fresh calls
+
+
+def test_a_mock_name_taken_by_another_cell_needs_force_and_a_real_resource_is_refused(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import DuplicateResourceError
+
+    results = run(
+        shell,
+        ("first", "%kailash mock db\ndb.get.return_value = 'first'"),
+        ("second", "%kailash mock db"),
+        ("second", "%kailash mock db --force\ndb.get.return_value = 'second'"),
+        ("setup", "from kailash_nb.notebook import register_resource\nregister_resource('pool', instance=object())"),
+        ("pool-cell", "%kailash mock pool --force"),
+    )
+    other = raised(results[1])
+    assert isinstance(other, DuplicateResourceError)
+    assert str(other) == (
+        "%kailash mock db: a mock 'db' already exists in this session, made by another cell; re-running that "
+        "cell re-creates it; `%kailash mock db --force` re-creates it here, or use another name"
+    )
+    assert raised(results[2]) is None
+    real = raised(results[4])
+    assert isinstance(real, DuplicateResourceError) and "(a real resource)" in str(real)
+    session = current_session(shell)
+    registered = asyncio.run(session.resources.get("db"))
+    assert registered is session.mocks["db"] is shell.user_ns["db"]
+    assert registered.get.return_value == "second"
+    assert "pool" not in session.mocks
+
+
+def test_a_kailash_cell_rerun_under_a_new_name_replaces_the_node_it_defined(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "ran = []",
+        ("cell-a", "%%kailash cleanup\nran.append('cleanup')\nresult = {}"),
+        ("cell-b", "%%kailash other\nran.append('other')\nresult = {}"),
+        ("cell-a", "%%kailash purge\nran.append('purge')\nresult = {}"),
+        "ran.clear()",
+        "%kailash run",
+    )
+    assert [raised(r) for r in results] == [None] * 6
+    assert sorted(shell.run_line_magic("kailash", "workflow").nodes) == ["other", "purge"]
+    assert sorted(shell.user_ns["ran"]) == ["other", "purge"]  # no ghost of 'cleanup'
+
+
+def test_a_kailash_cell_moved_to_another_workflow_leaves_none_behind(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import UnknownWorkflowError
+
+    results = run(shell, ("c", "%%kailash n\nresult = {}"), ("c", "%%kailash n -w other\nresult = {}"))
+    assert [raised(r) for r in results] == [None] * 2
+    session = current_session(shell)
+    assert list(session.workflows) == ["other"]
+    with pytest.raises(UnknownWorkflowError):
+        session.workflow("notebook")
+
+
+def test_renaming_a_node_that_others_take_input_from_is_refused_and_changes_nothing(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook.errors import NodeInUseError
+
+    results = run(
+        shell,
+        ("p", "%%kailash producer\nresult = {'v': 1}"),
+        ("c", "%%kailash consumer v=producer.v\nresult = {'w': v}"),
+        ("p", "%%kailash source\nresult = {'v': 2}"),
+    )
+    error = raised(results[2])
+    assert isinstance(error, NodeInUseError)
+    assert str(error) == (
+        "%%kailash source: this cell defined node 'producer' before, and renaming it would leave node(s) "
+        "'consumer' of workflow 'notebook' taking input from a node that no longer exists; drop them first "
+        "(`%kailash drop NODE`) or re-run their cells connected to another node, then run this again"
+    )
+    assert sorted(shell.run_line_magic("kailash", "workflow").nodes) == ["consumer", "producer"]
+
+
+def test_a_node_another_cell_took_over_stays_when_the_first_cell_is_renamed(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        ("one", "%%kailash shared\nresult = {'by': 1}"),
+        ("two", "%%kailash shared\nresult = {'by': 2}"),
+        ("one", "%%kailash mine\nresult = {}"),
+    )
+    assert [raised(r) for r in results] == [None] * 3
+    assert sorted(shell.run_line_magic("kailash", "workflow").nodes) == ["mine", "shared"]
+
+
+def test_without_a_cell_id_a_renamed_cell_adds_a_node(shell: InteractiveShell) -> None:
+    results = run(shell, "%%kailash old\nresult = {}", "%%kailash new\nresult = {}")
+    assert [raised(r) for r in results] == [None] * 2
+    assert sorted(shell.run_line_magic("kailash", "workflow").nodes) == ["new", "old"]
+
+
+def test_drop_removes_one_node_and_says_what_exists_or_what_uses_it(shell: InteractiveShell) -> None:
+    from kailash_nb.notebook import current_session
+    from kailash_nb.notebook.errors import NodeInUseError, UnknownNotebookNodeError, UnknownWorkflowError
+
+    results = run(
+        shell,
+        "%%kailash a\nresult = {'v': 1}",
+        "%%kailash b v=a.v\nresult = {'v': v}",
+        "%%kailash ghost\nresult = {}",
+        "%kailash drop ghost",
+        "%kailash drop nope",
+        "%kailash drop a",
+        "%kailash drop b\n%kailash drop a",
+        "%kailash run",
+    )
+    assert [raised(r) for r in results[:4]] == [None] * 4
+    unknown = raised(results[4])
+    assert isinstance(unknown, UnknownNotebookNodeError)
+    assert str(unknown) == "workflow 'notebook' has no node 'nope'; its nodes: 'a', 'b'"
+    in_use = raised(results[5])
+    assert isinstance(in_use, NodeInUseError) and str(in_use).startswith(
+        "%kailash drop a would leave node(s) 'b' of workflow 'notebook' taking input from a node that no longer "
+        "exists")
+    assert raised(results[6]) is None
+    assert isinstance(raised(results[7]), UnknownWorkflowError)  # the workflow went with its last node
+    assert current_session(shell).workflows == {}
+
+
+def test_a_node_raising_generator_exit_fails_its_cell_with_it(shell: InteractiveShell) -> None:
+    [result] = run(shell, "%%kailash quits\nraise GeneratorExit('stop')\nresult = {}")
+    error = raised(result)
+    assert type(error) is GeneratorExit and str(error) == "stop"
+
+
+def test_a_forgotten_await_in_a_kailash_cell_warns_at_the_node_line(shell: InteractiveShell) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        [result] = run(shell, "%%kailash forgot\nimport asyncio\nrows = asyncio.sleep(0)\nresult = {}")
+    assert raised(result) is None
+    [warning] = [w for w in caught if "never awaited" in str(w.message)]
+    assert warning.filename.startswith("<node forgot") and warning.lineno == 2
