@@ -26,6 +26,7 @@ from kailash_nb.workflow import (
     ResourceRegistry,
     Workflow,
     WorkflowResult,
+    explain_await_error,
 )
 from kailash_nb.workflow.errors import add_note
 
@@ -45,6 +46,17 @@ T = TypeVar("T")
 class _Resource:
     value: Any  # what tests and node code get: the object itself, or its TrackedResource proxy for a mock
     mock: bool
+
+
+async def _explained(step: Awaitable[T]) -> T:
+    """Await one step of the test in its context: a ``TypeError`` about awaiting a sync mock's plain result
+    gets what to write instead."""
+    __tracebackhide__ = True
+    try:
+        return await step
+    except TypeError as error:
+        explain_await_error(error)
+        raise
 
 
 async def _nothing() -> None:
@@ -154,7 +166,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             return value
         assert self._runner is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
         try:
-            return self._runner.run(value if inspect.iscoroutine(value) else maybe_await(value))
+            return self._runner.run(_explained(value))
         except unittest.SkipTest:
             raise
         except BaseException as error:
@@ -235,6 +247,8 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     async def _exit(self, failure: BaseException | None) -> None:
         """``tearDown`` and every cleanup on the running loop; with no ``failure`` from the body, raise the
         first problem (noting the others on it), else note them all on ``failure``."""
+        if failure is not None:
+            explain_await_error(failure)
         problems: list[BaseException] = []
         try:
             await self.tearDown()

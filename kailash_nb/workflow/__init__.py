@@ -7,7 +7,7 @@ first use of ``AsyncLocalRuntime``, ``Deadline`` or ``ResourceRegistry``.
 from typing import TYPE_CHECKING, Any
 
 from .builder import AsyncWorkflowBuilder
-from .context import current_node_id, running_node
+from .context import allow_await, current_node_id, explain_await_error, running_node
 from .errors import (
     ConnectionPathError,
     CycleError,
@@ -92,7 +92,9 @@ __all__ = [
     "WorkflowError",
     "WorkflowResult",
     "WorkflowValidationError",
+    "allow_await",
     "current_node_id",
+    "explain_await_error",
     "input_name_problem",
     "running_node",
     "validate_inputs",

@@ -697,3 +697,35 @@ def test_missing_await():
     result = run_case(MissingAwait)
     assert result.testsRun == 1
     assert result.wasSuccessful(), result.errors + result.failures
+
+
+# -- a sync Mock() resource awaited in the test's own code ---------------------------------------------------
+
+SYNC_MOCK_NOTE = ("resource 'db': fetch() is a sync Mock method, so its result is a plain value, which only "
+                  "`await` in node code accepts; for asyncio.gather(), wait_for(), create_task() or an `await` "
+                  "outside node code, make it async: `<mock>.fetch = AsyncMock(return_value=...)`, or create "
+                  "the resource with mock=True and no factory (an AsyncMock)")
+
+
+def test_awaiting_a_sync_mock_in_test_code_says_what_to_write_instead():
+    class AwaitsInTest(AsyncWorkflowTestCase):
+        async def test_x(self):
+            db = await self.create_test_resource("db", lambda: Mock(), mock=True)
+            db.fetch.return_value = [1]
+            assert db.fetch() == [1]  # the plain value, without await
+            await db.fetch()
+
+    case = AwaitsInTest("test_x")
+    case.run(unittest.TestResult())
+    error = case._failure
+    assert type(error) is TypeError and str(error) == "object list can't be used in 'await' expression"
+    assert error.__notes__ == [SYNC_MOCK_NOTE]
+
+    async def main():
+        async with AsyncWorkflowTestCase() as case:
+            db = await case.create_test_resource("db", lambda: Mock(), mock=True)
+            await db.fetch()
+
+    with pytest.raises(TypeError, match="can't be used in 'await' expression") as info:
+        asyncio.run(main())
+    assert info.value.__notes__ == [SYNC_MOCK_NOTE]
