@@ -25,7 +25,8 @@ catches everything the kit itself raises::
     │   ├── OutputNotFoundError              + LookupError
     │   ├── NodeTimeoutError                 + TimeoutError
     │   ├── EventLoopRunningError            + RuntimeError
-    │   └── ResourceCleanupError
+    │   ├── ResourceCleanupError
+    │   └── ResourceCleanupTimeoutError      + TimeoutError: one resource's cleanup ran past cleanup_timeout
     ├── WorkflowAssertionError               + AssertionError: a check of kailash_nb.testing failed
     │   ├── ConvergenceError
     │   ├── MockExhaustedError

@@ -91,6 +91,10 @@ class AsyncWorkflowTestCase(unittest.TestCase):
                     f"`await super().{name}()`: AsyncWorkflowTestCase runs setUp, the test and tearDown "
                     "on one event loop")
 
+    #: Seconds each resource's cleanup may take after the test (``None``: no bound). One still running then
+    #: is cancelled and fails the test naming the resource; the other resources are cleaned up anyway.
+    cleanup_timeout: float | None = 10.0
+
     # unittest.TestCase's stack of (function, args, kwargs) from addCleanup: run by unittest on the test's
     # runner, and by run_test/__aexit__/release on the running loop
     _cleanups: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
@@ -103,7 +107,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
 
     def _reset_state(self) -> None:
         self.calls.reset()  # the same tracker: a fixture may hold it already
-        self._registry = ResourceRegistry()
+        self._registry = ResourceRegistry(self.cleanup_timeout, what=f"{type(self).__name__}.cleanup_timeout")
         self._resources: dict[str, _Resource] = {}
         self._runtime: AsyncLocalRuntime | None = None
         self._failure: BaseException | None = None

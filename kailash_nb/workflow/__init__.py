@@ -36,7 +36,7 @@ from .validation import RESERVED_NAMES, input_name_problem, validate_inputs, val
 
 if TYPE_CHECKING:  # what type checkers see of the names __getattr__ loads on first use
     from .deadline import Deadline
-    from .resources import ResourceCleanupError, ResourceRegistry
+    from .resources import ResourceCleanupError, ResourceCleanupTimeoutError, ResourceRegistry
     from .runtime import AsyncLocalRuntime
 
 _LAZY = {
@@ -44,6 +44,7 @@ _LAZY = {
     "Deadline": "deadline",
     "ResourceRegistry": "resources",
     "ResourceCleanupError": "resources",
+    "ResourceCleanupTimeoutError": "resources",
 }
 
 
@@ -84,6 +85,7 @@ __all__ = [
     "NodeTiming",
     "OutputNotFoundError",
     "ResourceCleanupError",
+    "ResourceCleanupTimeoutError",
     "ResourceNotFoundError",
     "ResourceRegistry",
     "SelfConnectionError",
