@@ -188,6 +188,39 @@ def test_a_dead_servers_database_says_it_died_on_connect_and_pool_and_another_ru
         manager.release()
 
 
+def test_a_stale_runtime_directory_whose_pids_name_unrelated_live_processes_is_recovered(runtime_dir: Path) -> None:
+    # what a reaper, its server and a user killed together (or a reboot, for a directory on disk) leave, once
+    # their pids are reused: the files name live processes that are not the kit's, which must be neither
+    # trusted nor killed; the server must still be removed when its last real user leaves
+    unrelated = [subprocess.Popen(["sleep", "600"]) for _ in range(2)]
+    try:
+        runtime_dir.mkdir(mode=0o700)
+        (runtime_dir / "reaper.pid").write_text(str(unrelated[0].pid))
+        (runtime_dir / "state.json").write_text(json.dumps(
+            {"status": "ready", "instance": "stale", "postmaster_pid": unrelated[1].pid}))
+        (runtime_dir / "secret").write_text("of a server long gone")
+        (runtime_dir / "users").mkdir(mode=0o700)
+        (runtime_dir / "users" / str(unrelated[0].pid)).write_text("1")  # a user that started at tick 1
+        manager = EmbeddedServerManager(runtime_dir)
+        server = PostgresServer(manager)
+
+        async def scenario() -> None:
+            async with await server.create_database("after_stale") as db:
+                assert db.instance != "stale"
+                assert await (await db.connect()).fetchval("select 1") == 1
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            manager.release()
+        wait_until_gone(runtime_dir)  # its last real user left
+        assert all(process.poll() is None for process in unrelated)  # not killed for the kit's
+    finally:
+        for process in unrelated:
+            process.kill()
+            process.wait()
+
+
 def test_server_in_the_temp_directory_runs_as_an_unprivileged_user_under_root(disk_runtime_dir: Path) -> None:
     manager = EmbeddedServerManager(disk_runtime_dir)
     try:
