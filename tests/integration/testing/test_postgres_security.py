@@ -210,5 +210,5 @@ def test_the_readme_says_what_the_server_log_holds(runtime_dir: Path) -> None:
     assert "wrong-password" not in log and "division by zero" not in log
     claim = README.read_text().split("- **No secrets on disk.**")[1].split("\n- **")[0]
     claim = " ".join(claim.split())
-    assert "failed logins with the user name" in claim and "the `pg_hba.conf` line" in claim
+    assert "failed logins (with the user name" in claim and "the `pg_hba.conf` line" in claim
     assert "never the password tried" in claim and "no other client error" in claim
