@@ -221,6 +221,22 @@ def test_a_stale_runtime_directory_whose_pids_name_unrelated_live_processes_is_r
             process.wait()
 
 
+def test_a_running_servers_folder_missing_a_file_names_it_and_what_to_remove(runtime_dir: Path) -> None:
+    first = EmbeddedServerManager(runtime_dir)
+    first.ensure_running()
+    (runtime_dir / "secret").unlink()  # removed by hand while the server runs
+    second = EmbeddedServerManager(runtime_dir)  # another process's view: it needs the secret
+    try:
+        with pytest.raises(PostgresStartError) as info:
+            second.ensure_running()
+        assert str(info.value) == (
+            f"the embedded server's folder {runtime_dir} lacks {runtime_dir / 'secret'}, which its running server "
+            f"should have; if no test run is using it, remove {runtime_dir} (the kit makes it again)")
+    finally:
+        second.release()
+        first.release()
+
+
 def test_server_in_the_temp_directory_runs_as_an_unprivileged_user_under_root(disk_runtime_dir: Path) -> None:
     manager = EmbeddedServerManager(disk_runtime_dir)
     try:
