@@ -27,7 +27,8 @@ catches everything the kit itself raises::
     │   ├── EventLoopRunningError            + RuntimeError
     │   ├── VirtualTimeError                 + RuntimeError: no running loop, or one virtual time cannot drive
     │   ├── InvalidAdvanceError              + ValueError: a negative, NaN or infinite ``clock.advance``
-    │   └── ResourceCleanupError
+    │   ├── ResourceCleanupError
+    │   └── ResourceCleanupTimeoutError      + TimeoutError: one resource's cleanup ran past cleanup_timeout
     ├── WorkflowAssertionError               + AssertionError: a check of kailash_nb.testing failed
     │   ├── ConvergenceError
     │   ├── MockExhaustedError

@@ -27,6 +27,7 @@ from kailash_nb.workflow import (
     VirtualClock,
     Workflow,
     WorkflowResult,
+    explain_await_error,
 )
 from kailash_nb.workflow.errors import add_note
 
@@ -71,6 +72,17 @@ class _Resource:
     mock: bool
 
 
+async def _explained(step: Awaitable[T]) -> T:
+    """Await one step of the test in its context: a ``TypeError`` about awaiting a sync mock's plain result
+    gets what to write instead."""
+    __tracebackhide__ = True
+    try:
+        return await step
+    except TypeError as error:
+        explain_await_error(error)
+        raise
+
+
 async def _nothing() -> None:
     """What the base class's setUp and tearDown give to await."""
 
@@ -111,6 +123,10 @@ class AsyncWorkflowTestCase(unittest.TestCase):
                     f"`await super().{name}()`: AsyncWorkflowTestCase runs setUp, the test and tearDown "
                     "on one event loop")
 
+    #: Seconds each resource's cleanup may take after the test (``None``: no bound). One still running then
+    #: is cancelled and fails the test naming the resource; the other resources are cleaned up anyway.
+    cleanup_timeout: float | None = 10.0
+
     # unittest.TestCase's stack of (function, args, kwargs) from addCleanup: run by unittest on the test's
     # runner, and by run_test/__aexit__/release on the running loop
     _cleanups: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
@@ -123,7 +139,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
 
     def _reset_state(self) -> None:
         self.calls.reset()  # the same tracker: a fixture may hold it already
-        self._registry = ResourceRegistry()
+        self._registry = ResourceRegistry(self.cleanup_timeout, what=f"{type(self).__name__}.cleanup_timeout")
         self._resources: dict[str, _Resource] = {}
         self._runtime: AsyncLocalRuntime | None = None
         self._failure: BaseException | None = None
@@ -202,7 +218,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
             return value
         assert self._runner is not None, "AsyncWorkflowTestCase steps run inside run() or debug()"
         try:
-            return self._runner.run(value if inspect.iscoroutine(value) else maybe_await(value))
+            return self._runner.run(_explained(value))
         except unittest.SkipTest:
             raise
         except BaseException as error:
@@ -287,6 +303,8 @@ class AsyncWorkflowTestCase(unittest.TestCase):
     async def _exit(self, failure: BaseException | None) -> None:
         """``tearDown`` and every cleanup on the running loop; with no ``failure`` from the body, raise the
         first problem (noting the others on it), else note them all on ``failure``."""
+        if failure is not None:
+            explain_await_error(failure)
         problems: list[BaseException] = []
         try:
             try:

@@ -14,22 +14,17 @@ What a tracked call returns:
   recorded with ``awaited=False`` and Python's "never awaited" warning names the resource and method;
 - another awaitable (a mock HTTP request) is recorded when awaited or entered with ``async with``, and
   as not awaited (with a ``RuntimeWarning``) when dropped unused;
-- a plain value of a *mock* (a ``Mock()`` mixed up with an ``AsyncMock``, a common slip) comes back as a
-  transparent proxy of that value which is also awaitable: ``await mock.get()`` gives the value, and
-  without ``await`` the proxy behaves as the value does (attributes, ``==``, ``isinstance``, ``len``,
-  iteration, calls, ``copy``, ``pickle``). A fake's (non-mock) plain value comes back as it is.
-
-What sees the proxy rather than the value, for a result that was not awaited: identity (``mock.get() is
-None`` is false even when the method returns ``None``, which stays a proxy so that ``await mock.op()``
-works for a method returning nothing), ``type(x) is ...``, and checks made in C on the exact type, which
-do not follow ``__class__``: ``json.dumps(mock.rows())`` raises ``TypeError`` ("not JSON serializable"),
-as may other C code given a proxied list, dict or str. Use the ``await``-ed value, or unwrap with
-``.__wrapped__``.
+- a plain value is the value itself, in every use (``json.dumps``, ``is None``, ``type(x) is str``,
+  ``match``). For a *mock*'s method (a ``Mock()`` where an ``AsyncMock`` was meant, as the guide's
+  ``lambda: Mock()`` resource), node code may still write ``await db.fetch()``: the kit compiles node code's
+  ``await`` to accept such a value (:func:`kailash_nb.workflow.allow_await`). The one exception: whatever
+  else wants an awaitable (``asyncio.gather``, ``wait_for``, ``create_task``, an ``await`` in the test's own
+  code) gets the plain value and raises ``TypeError``, noted with what to write instead: make the method
+  async (``mock.fetch = AsyncMock(return_value=...)``).
 """
 
 from __future__ import annotations
 
-import copy
 import operator
 import warnings
 import weakref
@@ -42,7 +37,7 @@ from unittest.mock import AsyncMock, MagicMock, NonCallableMock
 import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
-from kailash_nb.workflow import current_node_id, now
+from kailash_nb.workflow import allow_await, current_node_id, now
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
 
@@ -291,7 +286,7 @@ class TrackedMethod:
             return _TrackedAwaitable(_PendingCall(owner, method, args, kwargs, start, node, target, value))
         owner._self_record(method, args, kwargs, value, None, start, node)
         if owner._self_mock:
-            return _awaitable_value(value)
+            allow_await(value, _sync_mock_advice(owner._self_name, method))
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -365,6 +360,13 @@ class _PendingCall:
                                 awaited=False)
 
 
+def _sync_mock_advice(resource: str, method: str) -> str:
+    return (f"resource {resource!r}: {method}() is a sync Mock method, so its result is a plain value, which "
+            "only `await` in node code accepts; for asyncio.gather(), wait_for(), create_task() or an `await` "
+            f"outside node code, make it async: `<mock>.{method} = AsyncMock(return_value=...)`, or create the "
+            "resource with mock=True and no factory (an AsyncMock)")
+
+
 def _exhausted(owner: TrackedResource, method: str, target: Any, error: BaseException) -> MockExhaustedError | None:
     """The error to raise instead of ``error`` when it only says that ``target``'s side_effect list ran out:
     a bare ``StopIteration`` (``Mock``) or the ``StopAsyncIteration`` that ``AsyncMock`` raises while
@@ -424,64 +426,3 @@ class _TrackedAwaitable:
             warnings.warn(f"'{call.owner._self_name}.{call.method}' was never awaited: the call is recorded as "
                           "not awaited and did not run; add await (or async with)", RuntimeWarning,
                           stacklevel=2)
-
-
-class _AwaitableValue(wrapt.ObjectProxy[Any]):
-    """A sync mock's result: the value itself in every use, and awaitable, giving the value."""
-
-    def __await__(self) -> Any:
-        return self.__wrapped__
-        yield  # a generator: awaiting finishes at once with the value
-
-    def __repr__(self) -> str:
-        return repr(self.__wrapped__)
-
-    def __hash__(self) -> int:
-        try:
-            return hash(self.__wrapped__)
-        except TypeError:  # asyncio.gather() hashes what it is given: a dict's proxy must be hashable too
-            return object.__hash__(self)
-
-    def __copy__(self) -> Any:
-        return copy.copy(self.__wrapped__)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return copy.deepcopy(self.__wrapped__, memo)
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        return self.__wrapped__.__reduce_ex__(protocol)
-
-
-def _forward_call(self: Any, *args: Any, **kwargs: Any) -> Any:
-    return self.__wrapped__(*args, **kwargs)
-
-
-def _forward_next(self: Any) -> Any:
-    return next(self.__wrapped__)
-
-
-def _forward_aiter(self: Any) -> Any:
-    return self.__wrapped__.__aiter__()
-
-
-def _forward_anext(self: Any) -> Any:
-    return self.__wrapped__.__anext__()
-
-
-# Special methods are looked up on the type, so a value that has them needs a proxy class that has them
-# too (and one that lacks them must not claim them: callable(), async for...). One class per value type.
-_OPTIONAL_METHODS = {"__call__": _forward_call, "__next__": _forward_next, "__aiter__": _forward_aiter,
-                     "__anext__": _forward_anext}
-_PROXY_TYPES: weakref.WeakKeyDictionary[type, type[_AwaitableValue]] = weakref.WeakKeyDictionary()
-
-
-def _awaitable_value(value: Any) -> _AwaitableValue:
-    kind = type(value)
-    proxy_type = _PROXY_TYPES.get(kind)
-    if proxy_type is None:
-        defined = {name for klass in kind.__mro__ for name in vars(klass)}  # not the metaclass's __call__
-        extra = {name: method for name, method in _OPTIONAL_METHODS.items() if name in defined}
-        proxy_type = type("_AwaitableValue", (_AwaitableValue,), extra) if extra else _AwaitableValue
-        _PROXY_TYPES[kind] = proxy_type
-    return proxy_type(value)
-

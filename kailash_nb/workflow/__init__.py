@@ -7,7 +7,7 @@ first use of ``AsyncLocalRuntime``, ``Deadline`` or ``ResourceRegistry``.
 from typing import TYPE_CHECKING, Any
 
 from .builder import AsyncWorkflowBuilder
-from .context import current_node_id, running_node
+from .context import allow_await, current_node_id, explain_await_error, running_node
 from .errors import (
     ConnectionPathError,
     CycleError,
@@ -37,7 +37,7 @@ from .validation import RESERVED_NAMES, input_name_problem, validate_inputs, val
 if TYPE_CHECKING:  # what type checkers see of the names __getattr__ loads on first use
     from .clock import InvalidAdvanceError, VirtualClock, VirtualTimeError, now, running_clock, virtual_time
     from .deadline import Deadline
-    from .resources import ResourceCleanupError, ResourceRegistry
+    from .resources import ResourceCleanupError, ResourceCleanupTimeoutError, ResourceRegistry
     from .runtime import AsyncLocalRuntime
 
 _LAZY = {
@@ -51,6 +51,7 @@ _LAZY = {
     "Deadline": "deadline",
     "ResourceRegistry": "resources",
     "ResourceCleanupError": "resources",
+    "ResourceCleanupTimeoutError": "resources",
 }
 
 
@@ -92,6 +93,7 @@ __all__ = [
     "NodeTiming",
     "OutputNotFoundError",
     "ResourceCleanupError",
+    "ResourceCleanupTimeoutError",
     "ResourceNotFoundError",
     "ResourceRegistry",
     "SelfConnectionError",
@@ -102,7 +104,9 @@ __all__ = [
     "WorkflowError",
     "WorkflowResult",
     "WorkflowValidationError",
+    "allow_await",
     "current_node_id",
+    "explain_await_error",
     "input_name_problem",
     "now",
     "running_clock",

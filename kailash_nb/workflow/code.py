@@ -1,5 +1,8 @@
 """Compile node code once: dedented async Python with top-level ``await``, registered with linecache; and
 point what went wrong in node code at its own lines (``<node ID>:LINE``), as a traceback does.
+
+Every ``await X`` is compiled as ``await __kailash_await__(X)`` (see :mod:`.context`): Python's ``await``,
+which also accepts the plain result of a sync mock call, as the guide writes ``await db.fetch()``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ import sys
 import textwrap
 import warnings
 import zlib
-from _ast import PyCF_ALLOW_TOP_LEVEL_AWAIT  # the C module behind ast: the flag without importing ast
+from _ast import PyCF_ALLOW_TOP_LEVEL_AWAIT, PyCF_ONLY_AST  # the C module behind ast: flags without importing ast
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import CodeType, CoroutineType
 from typing import Any
 
+from .context import AWAIT_NAME
 from .errors import NodeSyntaxError
 
 
@@ -43,7 +47,7 @@ def compile_node(node_id: str, code: str) -> NodeCode:
     source = normalize(code)
     filename = _filename(node_id, source)
     try:
-        compiled = compile(source, filename, "exec", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        compiled = _compile(source, filename)
     except SyntaxError as exc:
         lineno = exc.lineno
         lines = source.splitlines()
@@ -60,6 +64,20 @@ def compile_node(node_id: str, code: str) -> NodeCode:
     linecache.cache[filename] = (len(source), None, lines_with_ends, filename)
     return NodeCode(source, filename, compiled)
 
+
+def _compile(source: str, filename: str) -> CodeType:
+    """The code object of ``source``, each ``await X`` calling :data:`AWAIT_NAME` on ``X`` first."""
+    if "await" not in source:  # nothing to rewrite: skip the syntax tree
+        return compile(source, filename, "exec", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    import ast  # only here: importing the engine stays light
+
+    tree = compile(source, filename, "exec", flags=PyCF_ONLY_AST | PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    for node in ast.walk(tree):  # walk() has queued a node's children already: the rewritten value is still seen
+        if isinstance(node, ast.Await):
+            value = node.value
+            helper = ast.copy_location(ast.Name(AWAIT_NAME, ast.Load()), value)
+            node.value = ast.copy_location(ast.Call(helper, [value], []), value)
+    return compile(tree, filename, "exec", flags=PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
 
 def _filename(node_id: str, source: str) -> str:
     """``<node ID>``, or with a content hash when another node of that id had other code."""

@@ -1,7 +1,7 @@
 """The resource registry: named objects that node code gets with ``await get_resource(name)``.
 
 It owns resource lifetimes: factories run lazily, once per registry; ``aclose()`` cleans up what it
-created, in reverse creation order.
+created, in reverse creation order, each cleanup bounded by ``cleanup_timeout`` (10 s by default).
 """
 
 from __future__ import annotations
@@ -9,12 +9,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .context import current_node_id
+from .deadline import Deadline
 from .errors import ResourceNotFoundError, WorkflowError
+from .validation import validate_timeout
 
 _CLEANUP_METHODS = ("aclose", "close", "cleanup")
+
+#: Seconds one resource's cleanup may take before it is cancelled and reported as failed.
+DEFAULT_CLEANUP_TIMEOUT = 10.0
 
 
 class ResourceCleanupError(WorkflowError):
@@ -26,10 +32,21 @@ class ResourceCleanupError(WorkflowError):
         self.errors = errors
 
 
-class ResourceRegistry:
-    """Resources by name: ready instances, or factories (sync or async) created on first use."""
+class ResourceCleanupTimeoutError(WorkflowError, TimeoutError):
+    """A resource's cleanup did not finish within the registry's ``cleanup_timeout`` and was cancelled."""
 
-    def __init__(self) -> None:
+
+class ResourceRegistry:
+    """Resources by name: ready instances, or factories (sync or async) created on first use.
+
+    ``cleanup_timeout`` bounds each created resource's cleanup in ``aclose()`` (seconds, ``None`` for no
+    bound): one that is still running then is cancelled and reported, and the others are cleaned up anyway.
+    A cleanup that blocks the event loop cannot be stopped before it returns.
+    """
+
+    def __init__(self, cleanup_timeout: float | None = DEFAULT_CLEANUP_TIMEOUT, *,
+                 what: str = "ResourceRegistry(cleanup_timeout=...)") -> None:
+        self.cleanup_timeout = validate_timeout(cleanup_timeout, what=what)
         self._factories: dict[str, Callable[[], Any]] = {}
         self._instances: dict[str, Any] = {}
         self._owned: list[str] = []  # names created from factories, in creation order
@@ -81,13 +98,16 @@ class ResourceRegistry:
         return self._instances[name]
 
     async def aclose(self) -> None:
-        """Clean up resources created from factories, newest first; report every failure together."""
+        """Clean up resources created from factories, newest first, each within ``cleanup_timeout``;
+        report every failure together (a cleanup that timed out as a ``ResourceCleanupTimeoutError``)."""
         errors: dict[str, BaseException] = {}
         while self._owned:
             name = self._owned.pop()
             instance = self._instances.pop(name)
             try:
-                await cleanup(instance)
+                async with Deadline(self.cleanup_timeout, fail_when_blocked=False,
+                                    error=partial(_cleanup_timed_out, name, instance)):
+                    await cleanup(instance)
             except Exception as exc:  # keep going: every resource gets its chance to clean up
                 errors[name] = exc
         if errors:
@@ -109,14 +129,22 @@ class ResourceRegistry:
 async def cleanup(instance: Any) -> None:
     """Call the first of ``aclose``/``close``/``cleanup`` that the object's class defines, awaiting it if
     needed. Only methods of the class count, so a mock's auto-created attributes are never called."""
-    for method_name in _CLEANUP_METHODS:
-        method = getattr(type(instance), method_name, None)
-        if method is None:
-            continue
+    method_name = _cleanup_method(instance)
+    if method_name is not None:
         outcome = getattr(instance, method_name)()
         if inspect.isawaitable(outcome):
             await outcome
-        return
+
+
+def _cleanup_method(instance: Any) -> str | None:
+    return next((name for name in _CLEANUP_METHODS if getattr(type(instance), name, None) is not None), None)
+
+
+def _cleanup_timed_out(name: str, instance: Any, deadline: Deadline) -> ResourceCleanupTimeoutError:
+    return ResourceCleanupTimeoutError(
+        f"resource {name!r} did not finish its cleanup ({type(instance).__name__}.{_cleanup_method(instance)}()) "
+        f"within its cleanup timeout of {deadline.seconds:g} s and was cancelled; fix what it waits for, or give "
+        "it longer with cleanup_timeout=")
 
 
 class MappingResources:

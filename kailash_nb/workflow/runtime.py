@@ -13,7 +13,7 @@ from kailash_nb.errors import KailashNbError
 
 from .clock import running_clock
 from .code import warn_unawaited
-from .context import current_node_id, running_node
+from .context import AWAIT_NAME, current_node_id, node_await, running_node
 from .deadline import Deadline
 from .errors import EventLoopRunningError, NodeResultError, NodeTimeoutError, UnknownNodeError
 from .graph import Node, Workflow
@@ -157,6 +157,7 @@ class _Run:
         base.setdefault("asyncio", asyncio)
         base.update(inputs)
         base["get_resource"] = self.get_resource
+        base[AWAIT_NAME] = node_await
         self._base = base
 
     async def get_resource(self, name: str) -> Any:

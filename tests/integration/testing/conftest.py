@@ -89,7 +89,7 @@ def _private_runtime_dir(base: Path) -> Iterator[Path]:
 
 def run_child(code: str, runtime_dir: Path, args: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     """Start a child Python running ``code`` with the repository importable and the server of
-    ``runtime_dir``."""
+    ``runtime_dir``; its stdin, stdout and stderr are pipes."""
     env = dict(os.environ, PYTHONPATH=str(REPO), KAILASH_NB_POSTGRES_RUNTIME_DIR=str(runtime_dir.parent))
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -18,6 +18,7 @@ from kailash_nb.testing.fixtures.postgres import (
     UnsupportedEngineError,
     create_test_database,
 )
+from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager
 
 SCHEMA = "create table items (id serial primary key, name text not null);"
 
@@ -188,3 +189,43 @@ def test_pool_is_reused_per_event_loop_and_closed_when_the_loop_shuts_down() -> 
     db, pool = asyncio.run(scenario())  # asyncio.run's shutdown closes the pool on its own loop
     assert pool.is_closing()
     db.cleanup_sync()
+
+
+RESERVED_USERS = {
+    "postgres": "is the server's superuser",
+    "kailash_nb_owner": "is the kit's own role, which owns the schema of every template (a test given it breaks them)",
+    "pg_monitor": "starts with pg_, which PostgreSQL reserves for its own roles",
+    "pg_not_made_yet": "starts with pg_, which PostgreSQL reserves for its own roles",
+}
+
+
+def test_the_superuser_the_kits_role_and_pg_roles_are_refused_as_a_test_user(runtime_dir: Path) -> None:
+    # a private server: were a role accepted, the shared server's later schemas would break
+    manager = EmbeddedServerManager(runtime_dir)
+    server = PostgresServer(manager)
+
+    async def scenario() -> None:
+        async with await server.create_database("builds_the_template", schema=SCHEMA) as first:
+            admin = await asyncpg.connect(manager.ensure_running().dsn())
+            try:
+                await admin.execute('create role "another_superuser" superuser login')
+                for user, problem in {**RESERVED_USERS, "another_superuser": "is a superuser of the server"}.items():
+                    with pytest.raises(PostgresConfigurationError) as info:
+                        await server.create_database("taken", user=user, schema=SCHEMA)
+                    assert str(info.value) == (
+                        f"user {user!r} {problem}: a test database's user must be a role of its own; pass another "
+                        "user= (such as 'test_user'), or none to connect as the server's admin")
+                roles = await admin.fetch("select rolname, rolsuper, rolcanlogin from pg_roles where rolname = any($1)",
+                                          ["postgres", "kailash_nb_owner", "pg_not_made_yet"])
+                assert sorted(tuple(r) for r in roles) == [("kailash_nb_owner", True, False), ("postgres", True, True)]
+                assert not await admin.fetchval("select count(*) from pg_database where datname like 'taken%'")
+            finally:
+                await admin.close()
+            async with await server.create_database("later", user="later_user", schema=SCHEMA) as later:
+                assert first.instance == later.instance  # the same server: its template still works
+                await (await later.connect()).execute("insert into items (name) values ('ok')")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        manager.release()

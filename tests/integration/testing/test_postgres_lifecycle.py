@@ -123,6 +123,120 @@ def test_server_dying_mid_test_fails_that_test_and_is_restarted_for_the_next(run
         manager.release()
 
 
+CHILD_OUTLIVING_A_DEATH = '''
+import asyncio, sys
+from kailash_nb.testing.fixtures.postgres import PostgresServerDiedError, create_test_database
+
+async def main():
+    db = await create_test_database(database="bystander")
+    print(db.instance, flush=True)
+    sys.stdin.readline()  # the server is killed meanwhile
+    try:
+        await db.connect()
+    except PostgresServerDiedError:
+        print("died", flush=True)
+    async with await create_test_database(database="bystander_next") as fresh:
+        await (await fresh.connect()).fetchval("select 1")
+        print(fresh.instance, flush=True)
+    sys.stdin.readline()
+
+asyncio.run(main())
+'''
+
+
+def said(child: subprocess.Popen[str]) -> str:
+    """The next line ``child`` printed; its stderr as the failure if it printed none."""
+    assert child.stdout is not None and child.stderr is not None
+    line = child.stdout.readline().strip()
+    if not line:
+        pytest.fail(f"the child said nothing: {child.stderr.read()}")
+    return line
+
+
+def test_a_dead_servers_database_says_it_died_on_connect_and_pool_and_another_run_survives(
+        runtime_dir: Path) -> None:
+    bystander = run_child(CHILD_OUTLIVING_A_DEATH, runtime_dir)
+    assert bystander.stdin is not None and bystander.stdout is not None and bystander.stderr is not None
+    manager = EmbeddedServerManager(runtime_dir)
+    server = PostgresServer(manager)
+
+    async def scenario() -> None:
+        assert bystander.stdout is not None and bystander.stdin is not None
+        shared = said(bystander)
+        db = await server.create_database("victim")
+        assert db.instance == shared
+        postmaster = int((runtime_dir / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        for use in (db.connect, db.pool, db.cleanup):
+            with pytest.raises(PostgresServerDiedError, match=r"died during this test.*restarted server"):
+                await use()
+        async with await server.create_database("next") as fresh:
+            assert fresh.instance != shared
+            assert await (await fresh.connect()).fetchval("select 1") == 1
+            bystander.stdin.write("go\n")
+            bystander.stdin.flush()
+            assert said(bystander) == "died"
+            assert said(bystander) == fresh.instance  # the same new server for both runs
+
+    try:
+        asyncio.run(scenario())
+        _, stderr = bystander.communicate("done\n", timeout=60)
+        assert bystander.returncode == 0, stderr
+    finally:
+        if bystander.poll() is None:
+            bystander.kill()
+        manager.release()
+
+
+def test_a_stale_runtime_directory_whose_pids_name_unrelated_live_processes_is_recovered(runtime_dir: Path) -> None:
+    # what a reaper, its server and a user killed together (or a reboot, for a directory on disk) leave, once
+    # their pids are reused: the files name live processes that are not the kit's, which must be neither
+    # trusted nor killed; the server must still be removed when its last real user leaves
+    unrelated = [subprocess.Popen(["sleep", "600"]) for _ in range(2)]
+    try:
+        runtime_dir.mkdir(mode=0o700)
+        (runtime_dir / "reaper.pid").write_text(str(unrelated[0].pid))
+        (runtime_dir / "state.json").write_text(json.dumps(
+            {"status": "ready", "instance": "stale", "postmaster_pid": unrelated[1].pid}))
+        (runtime_dir / "secret").write_text("of a server long gone")
+        (runtime_dir / "users").mkdir(mode=0o700)
+        (runtime_dir / "users" / str(unrelated[0].pid)).write_text("1")  # a user that started at tick 1
+        manager = EmbeddedServerManager(runtime_dir)
+        server = PostgresServer(manager)
+
+        async def scenario() -> None:
+            async with await server.create_database("after_stale") as db:
+                assert db.instance != "stale"
+                assert await (await db.connect()).fetchval("select 1") == 1
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            manager.release()
+        wait_until_gone(runtime_dir)  # its last real user left
+        assert all(process.poll() is None for process in unrelated)  # not killed for the kit's
+    finally:
+        for process in unrelated:
+            process.kill()
+            process.wait()
+
+
+def test_a_running_servers_folder_missing_a_file_names_it_and_what_to_remove(runtime_dir: Path) -> None:
+    first = EmbeddedServerManager(runtime_dir)
+    first.ensure_running()
+    (runtime_dir / "secret").unlink()  # removed by hand while the server runs
+    second = EmbeddedServerManager(runtime_dir)  # another process's view: it needs the secret
+    try:
+        with pytest.raises(PostgresStartError) as info:
+            second.ensure_running()
+        assert str(info.value) == (
+            f"the embedded server's folder {runtime_dir} lacks {runtime_dir / 'secret'}, which its running server "
+            f"should have; if no test run is using it, remove {runtime_dir} (the kit makes it again)")
+    finally:
+        second.release()
+        first.release()
+
+
 def test_server_in_the_temp_directory_runs_as_an_unprivileged_user_under_root(disk_runtime_dir: Path) -> None:
     manager = EmbeddedServerManager(disk_runtime_dir)
     try:

@@ -180,3 +180,35 @@ def test_settings_that_keep_secrets_out_of_the_log_cannot_be_changed(runtime_dir
     with pytest.raises(PostgresConfigurationError, match=f"{setting} cannot be changed"):
         EmbeddedServerManager(runtime_dir, settings={setting: "all"})
     assert not runtime_dir.exists()
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def test_the_readme_says_what_the_server_log_holds(runtime_dir: Path) -> None:
+    manager = EmbeddedServerManager(runtime_dir)
+    server = PostgresServer(manager)
+
+    async def scenario() -> None:
+        async with await server.create_database("logged", "log_user", "right-password") as db:
+            conn = await db.connect()
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await conn.execute("select 1 / 0")
+            with pytest.raises(asyncpg.InvalidPasswordError):
+                await asyncpg.connect(with_password(db.connection_string, "wrong-password"))
+
+    try:
+        asyncio.run(scenario())
+        log = (runtime_dir / "postgres.log").read_text()
+    finally:
+        manager.release()
+    client_lines = [line.split("]", 1)[1].strip() for line in log.splitlines()
+                    if "] FATAL:" in line or "] ERROR:" in line or "] DETAIL:" in line]
+    failed_login, matched = client_lines  # the failed login, and only that: no other client error
+    assert failed_login == 'FATAL:  password authentication failed for user "log_user"'
+    assert matched.startswith(f'DETAIL:  Connection matched file "{runtime_dir}/data/pg_hba.conf" line ')
+    assert "wrong-password" not in log and "division by zero" not in log
+    claim = README.read_text().split("- **No secrets on disk.**")[1].split("\n- **")[0]
+    claim = " ".join(claim.split())
+    assert "failed logins (with the user name" in claim and "the `pg_hba.conf` line" in claim
+    assert "never the password tried" in claim and "no other client error" in claim

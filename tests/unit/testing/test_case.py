@@ -697,3 +697,91 @@ def test_missing_await():
     result = run_case(MissingAwait)
     assert result.testsRun == 1
     assert result.wasSuccessful(), result.errors + result.failures
+
+
+# -- a sync Mock() resource awaited in the test's own code ---------------------------------------------------
+
+SYNC_MOCK_NOTE = ("resource 'db': fetch() is a sync Mock method, so its result is a plain value, which only "
+                  "`await` in node code accepts; for asyncio.gather(), wait_for(), create_task() or an `await` "
+                  "outside node code, make it async: `<mock>.fetch = AsyncMock(return_value=...)`, or create "
+                  "the resource with mock=True and no factory (an AsyncMock)")
+
+
+def test_awaiting_a_sync_mock_in_test_code_says_what_to_write_instead():
+    class AwaitsInTest(AsyncWorkflowTestCase):
+        async def test_x(self):
+            db = await self.create_test_resource("db", lambda: Mock(), mock=True)
+            db.fetch.return_value = [1]
+            assert db.fetch() == [1]  # the plain value, without await
+            await db.fetch()
+
+    case = AwaitsInTest("test_x")
+    case.run(unittest.TestResult())
+    error = case._failure
+    assert type(error) is TypeError and str(error) == "object list can't be used in 'await' expression"
+    assert error.__notes__ == [SYNC_MOCK_NOTE]
+
+    async def main():
+        async with AsyncWorkflowTestCase() as case:
+            db = await case.create_test_resource("db", lambda: Mock(), mock=True)
+            await db.fetch()
+
+    with pytest.raises(TypeError, match="can't be used in 'await' expression") as info:
+        asyncio.run(main())
+    assert info.value.__notes__ == [SYNC_MOCK_NOTE]
+
+
+# -- a cleanup that hangs --------------------------------------------------------------------------------------
+
+class _HangingClose:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def aclose(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.log.append("stuck cancelled")
+
+
+def test_a_hanging_cleanup_fails_the_test_at_cleanup_timeout_naming_it_and_releases_the_rest():
+    log: list[str] = []
+
+    class Hangs(AsyncWorkflowTestCase):
+        cleanup_timeout = 0.01
+
+        async def test_x(self):
+            await self.create_test_resource("a", lambda: Closeable("a", log))
+            await self.create_test_resource("stuck", lambda: _HangingClose(log))
+            await self.create_test_resource("c", lambda: Closeable("c", log))
+
+    async def main():
+        async with Hangs("test_x") as case:
+            await case.test_x()
+
+    with pytest.raises(ResourceCleanupError) as info:
+        asyncio.run(asyncio.wait_for(main(), 30))  # a safety net: before the bound this hung forever
+    assert log == ["c", "stuck cancelled", "a"]
+    assert str(info.value) == (
+        "cleanup failed for 1 resource(s): stuck: ResourceCleanupTimeoutError: resource 'stuck' did not finish "
+        "its cleanup (_HangingClose.aclose()) within its cleanup timeout of 0.01 s and was cancelled; fix what "
+        "it waits for, or give it longer with cleanup_timeout=")
+
+    log.clear()
+    result = run_case(Hangs, "test_x")
+    assert log == ["c", "stuck cancelled", "a"]
+    ((_, error),) = result.errors
+    assert "resource 'stuck' did not finish its cleanup" in error
+
+
+def test_the_cleanup_timeout_is_ten_seconds_unless_the_class_says_otherwise_and_is_checked():
+    assert AsyncWorkflowTestCase.cleanup_timeout == 10.0
+
+    class Bad(AsyncWorkflowTestCase):
+        cleanup_timeout = -1
+
+        async def test_x(self):
+            pass
+
+    with pytest.raises(InvalidTimeoutError, match=r"Bad\.cleanup_timeout must be a positive, finite number"):
+        Bad("test_x")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import gc
 import json
-import pickle
+import re
+import traceback
 import warnings
 from unittest.mock import AsyncMock, MagicMock, Mock
 
@@ -76,16 +76,13 @@ EXHAUSTED = (r"mock 'svc'\.op\(\) was called 2 times but its side_effect list ha
 def test_running_out_of_side_effect_values_names_the_mock_and_is_recorded(mock_class):
     proxy, tracker = tracked(mock_class())
     proxy.op.side_effect = [1]
-
-    async def two_calls():  # a coroutine, as node code is: a Mock's StopIteration would become RuntimeError
-        assert await proxy.op() == 1
-        await proxy.op()
-
-    with pytest.raises(MockExhaustedError, match=EXHAUSTED) as caught:
-        run(two_calls())
-    assert isinstance(caught.value, AssertionError)
+    # node code is a coroutine: a Mock's StopIteration would become RuntimeError there
+    result = run_node("svc = await get_resource('svc')\nassert await svc.op() == 1\nawait svc.op()", {"svc": proxy})
+    error = result.errors["node"]
+    assert type(error) is MockExhaustedError and isinstance(error, AssertionError)
+    assert re.fullmatch(EXHAUSTED, str(error))
     first, second = tracker.get_calls("svc", "op")
-    assert first.result == 1 and second.exception is caught.value
+    assert first.result == 1 and second.exception is error
 
 
 def test_stop_async_iteration_given_as_a_side_effect_value_is_raised_as_it_is():
@@ -163,78 +160,136 @@ def test_tracked_request_works_as_async_context_manager_too():
     assert tracker.get_calls("http", "get")[0].result.status == 200
 
 
+def run_node(code, resources, node="node"):
+    """Run ``code`` as the one node of a workflow; returns the WorkflowResult."""
+    workflow = AsyncWorkflowBuilder("w").add_async_code(node, code).build()
+    return run(AsyncLocalRuntime().execute_workflow_async(workflow, resources=resources))
+
+
 def test_sync_mock_result_is_awaitable_where_node_code_awaits_it():
     proxy, tracker = tracked(Mock(), "http")
     response = AsyncMock()
     response.json = AsyncMock(return_value={"data": "test"})
     proxy.get.return_value = response
-
-    async def go():
-        resp = await proxy.get("u")
-        return resp, await resp.json()
-
-    resp, data = run(go())
-    assert resp is response and data == {"data": "test"}
+    result = run_node("""
+        http = await get_resource("http")
+        resp = await http.get("u")
+        result = {"response": resp, "data": await resp.json()}
+    """, {"http": proxy})
+    assert result.outputs["node"]["response"] is response and result.outputs["node"]["data"] == {"data": "test"}
     assert tracker.get_calls("http", "get")[0].result is response
 
 
-def test_sync_mock_result_not_awaited_behaves_as_the_value():
+def test_sync_mock_result_is_the_plain_value_in_test_code():
     proxy, tracker = tracked(Mock(), "config")
     settings = {"debug": True, "hosts": ["a", "b"]}
     proxy.get.return_value = settings
-
-    async def go():
-        value = proxy.get("app")
-        return value
-
-    value = run(go())
-    assert value == settings and isinstance(value, dict) and value.__wrapped__ is settings
-    assert value["hosts"] == ["a", "b"] and len(value) == 2 and list(value) == ["debug", "hosts"]
-    assert "debug" in value and repr(value) == repr(settings) and str(value) == str(settings)
-    assert proxy.get("again") == settings  # sync code: no event loop involved
-    assert tracker.get_calls("config", "get")[0].result is settings  # the record keeps the value itself
+    proxy.unset.return_value = None
+    value = proxy.get("app")
+    assert value is settings and type(value) is dict and json.dumps(value) == json.dumps(settings)
+    assert proxy.unset() is None
+    assert tracker.get_calls("config", "get")[0].result is settings
 
 
-def test_sync_mock_result_copies_and_pickles_as_the_plain_value():
-    proxy, _ = tracked(Mock(), "config")
-    proxy.get.return_value = {"nested": [1, 2]}
-    value = proxy.get()
-    for duplicate in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
-        assert type(duplicate) is dict and duplicate == {"nested": [1, 2]}
-    assert copy.deepcopy(value)["nested"] is not value["nested"]
+# Each use that a proxy of the value failed: the node's result says whether the value behaved as itself.
+PLAIN_VALUE_USES = {
+    "json.dumps": ("rows", "json.dumps(db.rows())", '[{"id": 1}]'),
+    "json.dumps awaited": ("rows", "json.dumps(await db.rows())", '[{"id": 1}]'),
+    "str.join": ("name", "','.join([db.name(), 'x'])", "abc,x"),
+    "str.join awaited": ("names", "','.join(await db.names())", "a,b"),
+    "re.match": ("name", "bool(re.match('ab', db.name()))", True),
+    "type(x) == str": ("name", "type(db.name()) == str", True),
+    "x is None": ("nothing", "db.nothing() is None", True),
+    "x is None awaited": ("nothing", "(await db.nothing()) is None", True),
+    "match case None": ("nothing", "matched(db.nothing())", "None"),
+}
 
 
-def test_sync_mock_result_stays_a_proxy_for_none_and_c_level_type_checks_see_the_proxy():
-    proxy, _ = tracked(Mock(), "svc")
-    proxy.set.return_value = None
+@pytest.mark.parametrize("use", sorted(PLAIN_VALUE_USES))
+def test_sync_mock_result_is_the_plain_value_in_node_code(use):
+    method, expression, expected = PLAIN_VALUE_USES[use]
+    proxy, _ = tracked(Mock(), "db")
     proxy.rows.return_value = [{"id": 1}]
+    proxy.names.return_value = ["a", "b"]
+    proxy.name.return_value = "abc"
+    proxy.nothing.return_value = None
+    result = run_node(f"""
+        import json, re
 
-    async def go():
-        return await proxy.set("k", 1), json.dumps(await proxy.rows())
+        def matched(value):
+            match value:
+                case None:
+                    return "None"
+                case _:
+                    return "something else"
 
-    assert run(go()) == (None, '[{"id": 1}]')  # awaited: the values themselves
-    unset = proxy.set("k", 2)  # not awaited: a proxy of None, so that `await` works where code awaits it
-    assert unset is not None and unset.__wrapped__ is None and not unset and repr(unset) == "None"
-    with pytest.raises(TypeError, match="Object of type list is not JSON serializable"):
-        json.dumps(proxy.rows())  # the C encoder checks the exact type, not __class__
-    assert json.dumps(proxy.rows().__wrapped__) == '[{"id": 1}]'
+        db = await get_resource("db")
+        result = {{"value": {expression}}}
+    """, {"db": proxy})
+    assert result.errors == {} and result.outputs["node"] == {"value": expected}
+    assert [c.method for c in proxy.tracked_calls()] == [method]
 
 
-def test_sync_mock_result_is_callable_or_iterable_only_when_the_value_is():
-    proxy, _ = tracked(Mock(), "svc")
-    proxy.plain.return_value = 3
-    proxy.factory.return_value = lambda x: x + 1
-    proxy.rows.return_value = iter([1, 2])
-    assert not callable(proxy.plain()) and proxy.plain() + 1 == 4
-    assert proxy.factory()(1) == 2
-    assert next(proxy.rows()) == 1
+def test_outputs_and_call_records_hold_plain_values_and_serialize_as_json():
+    proxy, tracker = tracked(Mock(), "db")
+    proxy.rows.return_value = [{"id": 1}]
+    proxy.count.return_value = 1
+    result = run_node("""
+        db = await get_resource("db")
+        rows = db.rows()
+        result = {"rows": rows, "count": await db.count(), "first": rows[0]}
+    """, {"db": proxy})
+    assert json.dumps(result.outputs) == '{"node": {"rows": [{"id": 1}], "count": 1, "first": {"id": 1}}}'
+    assert type(result.outputs["node"]["rows"]) is list and type(result.outputs["node"]["count"]) is int
+    assert [type(c.result) for c in tracker.calls] == [list, int]
+
+
+def test_node_code_awaits_a_sync_mock_result_however_it_is_held():
+    proxy, _ = tracked(MagicMock(), "config")
+    proxy.load.return_value = {"retries": 3}
+    result = run_node("""
+        config = await get_resource("config")
+        first = config.load("a")
+        second = config.load("b")
+        results = [await second, await first, await config.load("c")]
+
+        async def inner():
+            return await config.load("d")
+
+        result = {"all_dicts": all(type(r) is dict for r in [*results, await inner()])}
+    """, {"config": proxy})
+    assert result.outputs["node"] == {"all_dicts": True}
+    assert [c.node for c in proxy.tracked_calls()] == ["node"] * 4
+
+
+def test_awaiting_a_plain_value_that_no_mock_returned_fails_as_python_says():
+    result = run_node("import time\nawait time.sleep(0)\nresult = {}", {})
+    error = result.errors["node"]
+    assert type(error) is TypeError and str(error) == "object NoneType can't be used in 'await' expression"
+    assert not getattr(error, "__notes__", None)
+    assert traceback.extract_tb(error.__traceback__)[-1].filename.startswith("<node node")
+
+
+SYNC_MOCK_ADVICE = ("resource 'db': op() is a sync Mock method, so its result is a plain value, which only "
+                    "`await` in node code accepts; for asyncio.gather(), wait_for(), create_task() or an "
+                    "`await` outside node code, make it async: `<mock>.op = AsyncMock(return_value=...)`, or "
+                    "create the resource with mock=True and no factory (an AsyncMock)")
+
+
+@pytest.mark.parametrize("how", ["wait_for", "gather", "create_task"])
+def test_asyncio_functions_given_a_sync_mock_result_in_node_code_say_what_to_write(how):
+    proxy, _ = tracked(Mock(), "db")
+    proxy.op.return_value = {"id": 7}
+    call = {"wait_for": "asyncio.wait_for(db.op(), 1)", "gather": "asyncio.gather(db.op())",
+            "create_task": "asyncio.create_task(db.op())"}[how]
+    result = run_node(f"db = await get_resource('db')\nawait {call}\nresult = {{}}", {"db": proxy})
+    error = result.errors["node"]
+    assert type(error) is TypeError and error.__notes__ == [SYNC_MOCK_ADVICE]
 
 
 @pytest.mark.parametrize("how", ["await", "variable", "wait_for", "gather", "create_task"])
-@pytest.mark.parametrize("mock_class", [Mock, AsyncMock])
-def test_tracked_call_works_however_it_is_awaited(mock_class, how):
-    target = mock_class()
-    proxy, tracker = tracked(target, "svc")
+def test_async_mock_call_works_however_it_is_awaited(how):
+    proxy, tracker = tracked(AsyncMock(), "svc")
     proxy.op.return_value = {"id": 7}
 
     async def go():
@@ -248,9 +303,7 @@ def test_tracked_call_works_however_it_is_awaited(mock_class, how):
         if how == "gather":
             (value,) = await asyncio.gather(proxy.op(1))
             return value
-        if isinstance(target, AsyncMock):  # create_task needs a coroutine: an async method's result
-            return await asyncio.create_task(proxy.op(1))
-        return await asyncio.ensure_future(proxy.op(1))
+        return await asyncio.create_task(proxy.op(1))
 
     assert run(go()) == {"id": 7}
     (call,) = tracker.get_calls("svc", "op")
@@ -275,20 +328,6 @@ def test_tracked_http_request_works_however_it_is_awaited(how):
 
     assert run(go()).status == 200
     assert [c.result.status for c in tracker.get_calls("http", "get")] == [200]
-
-
-def test_sync_mock_awaited_plain_value_inside_workflow_node():
-    proxy, tracker = tracked(MagicMock(), "config")
-    proxy.load.return_value = {"retries": 3}
-    workflow = AsyncWorkflowBuilder("w").add_async_code("read", """
-        config = await get_resource("config")
-        awaited = await config.load("a")
-        plain = config.load("b")
-        result = {"awaited_is_dict": type(awaited) is dict, "awaited": awaited, "plain": plain["retries"]}
-    """).build()
-    result = run(AsyncLocalRuntime().execute_workflow_async(workflow, resources={"config": proxy}))
-    assert result.outputs["read"] == {"awaited_is_dict": True, "awaited": {"retries": 3}, "plain": 3}
-    assert [c.node for c in tracker.calls] == ["read", "read"]
 
 
 def collect_warnings(function):

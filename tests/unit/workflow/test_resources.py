@@ -190,3 +190,47 @@ def test_a_factory_that_is_not_callable_is_named_with_its_type():
     with pytest.raises(TypeError) as info:
         ResourceRegistry().register_factory("db", cast(Any, 42))
     assert str(info.value) == "resource 'db': factory must be callable, got int"
+
+
+class Hangs:
+    """A resource whose ``aclose`` never finishes until cancelled; ``log`` says whether it was cancelled."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def aclose(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.log.append("hangs cancelled")
+            raise
+
+
+def test_a_hanging_cleanup_is_cancelled_at_the_timeout_naming_the_resource_and_the_others_still_run():
+    log: list[str] = []
+
+    async def main():
+        registry = ResourceRegistry(cleanup_timeout=0.01)
+        registry.register_factory("first", lambda: make("close")("first", log))
+        registry.register_factory("stuck", lambda: Hangs(log))
+        registry.register_factory("last", lambda: make("aclose")("last", log))
+        for name in ("first", "stuck", "last"):
+            await registry.get(name)
+        with pytest.raises(ResourceCleanupError) as info:
+            await asyncio.wait_for(registry.aclose(), 30)  # a safety net: before the bound this hung forever
+        return info.value
+
+    error = asyncio.run(main())
+    assert log == ["last", "hangs cancelled", "first"]
+    assert list(error.errors) == ["stuck"] and isinstance(error.errors["stuck"], TimeoutError)
+    assert str(error.errors["stuck"]) == (
+        "resource 'stuck' did not finish its cleanup (Hangs.aclose()) within its cleanup timeout of 0.01 s "
+        "and was cancelled; fix what it waits for, or give it longer with cleanup_timeout=")
+    assert str(error).startswith("cleanup failed for 1 resource(s): stuck: ResourceCleanupTimeoutError: ")
+
+
+def test_the_cleanup_timeout_is_ten_seconds_by_default_and_checked():
+    assert ResourceRegistry().cleanup_timeout == 10.0
+    assert ResourceRegistry(cleanup_timeout=None).cleanup_timeout is None
+    with pytest.raises(ValueError, match=r"ResourceRegistry\(cleanup_timeout=...\) must be"):
+        ResourceRegistry(cleanup_timeout=0)

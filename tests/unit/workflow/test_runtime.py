@@ -16,6 +16,7 @@ from kailash_nb.workflow import (
     NodeTimeoutError,
     ResourceNotFoundError,
     ResourceRegistry,
+    allow_await,
     current_node_id,
 )
 
@@ -634,3 +635,83 @@ def test_reuse_without_targets_runs_every_other_node():
     assert sorted(ran) == ["left", "right", "sink"]
     assert list(result.node_status) == ["left", "right", "sink"]
     assert result.get_output("sink", "total") == 56
+
+
+def test_await_in_node_code_is_pythons_wherever_it_is_written():
+    code = """
+        async def double(x):
+            await asyncio.sleep(0)
+            return 2 * x
+
+        async def gen():
+            for i in range(3):
+                yield await double(i)
+
+        class Holder:
+            async def get(self):
+                return [await double(x) for x in (5, 6)]
+
+        values = [await double(x) for x in range(2)] + [v async for v in gen()]
+        nested = await double(await double(1))
+        result = {"values": values, "nested": nested, "held": await Holder().get(),
+                  "text": f"{await double(21)}", "awaited": await asyncio.gather(double(1), double(2))}
+    """
+    assert run(one(code)).get_output("n") == {"values": [0, 2, 0, 2, 4], "nested": 4, "held": [10, 12],
+                                              "text": "42", "awaited": [2, 4]}
+
+
+def test_an_error_inside_an_awaited_call_keeps_the_node_lines_in_its_traceback():
+    workflow = one("""
+        async def fail():
+            raise ValueError("deep")
+
+        x = 1
+        await fail()
+    """, node="awaits")
+    error = run(workflow).errors["awaits"]
+    frames = [(f.filename, f.lineno, f.line) for f in traceback.extract_tb(error.__traceback__)]
+    name = workflow.nodes["awaits"].filename
+    assert frames[-2:] == [(name, 5, "await fail()"), (name, 2, 'raise ValueError("deep")')]
+    assert not any("kailash_nb" in f[0] for f in frames[-2:])
+
+
+class PlainService:
+    """A resource whose sync method declares its result awaitable in node code, as a ``Mock()``'s does."""
+
+    def get(self, value):
+        allow_await(value, "get() is sync: write it without await")
+        return value
+
+
+@pytest.mark.parametrize("value", [None, 0, "text", [1], {"a": 1}])
+def test_node_code_awaits_a_value_allowed_by_the_call_that_returned_it(value):
+    code = """
+        svc = await get_resource('svc')
+        plain = svc.get(value)
+        result = {'got': await svc.get(value), 'plain': plain}
+    """
+    result = run(one(code), {"value": value}, resources={"svc": PlainService()})
+    assert result.errors == {} and result.get_output("n") == {"got": value, "plain": value}
+    assert result.get_output("n", "got") is value
+
+
+def test_a_value_allowed_in_one_node_is_not_awaitable_in_another():
+    workflow = (
+        AsyncWorkflowBuilder("wf")
+        .add_async_code("first", "svc = await get_resource('svc')\nresult = {'v': svc.get([1])}")
+        .add_async_code("second", "result = {'v': await v}")
+        .add_connection("first", "v", "second", "v")
+        .build()
+    )
+    result = run(workflow, resources={"svc": PlainService()})
+    error = result.errors["second"]
+    assert type(error) is TypeError and str(error) == "object list can't be used in 'await' expression"
+    assert not hasattr(error, "__notes__")  # no plain result was allowed in that node
+
+
+def test_a_type_error_about_awaiting_gets_the_advice_of_the_allowed_plain_result():
+    code = "svc = await get_resource('svc')\nawait asyncio.gather(svc.get({'a': 1}))"
+    error = run(one(code), resources={"svc": PlainService()}).errors["n"]
+    assert type(error) is TypeError and error.__notes__ == ["get() is sync: write it without await"]
+    unrelated = "svc = await get_resource('svc')\nsvc.get(1)\nlen(5)"
+    assert not hasattr(run(one(unrelated), resources={"svc": PlainService()}).errors["n"], "__notes__")
