@@ -16,7 +16,7 @@ ON_REQUEST = frozenset({"soak"})
 
 def main(argv: list[str]) -> int:
     split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
-    names, options = argv[:split], argv[split:]
+    names, options = [name.replace("-", "_") for name in argv[:split]], argv[split:]  # virtual-time
     if options and len(names) != 1:
         print("options go to one benchmark: python -m benchmarks NAME [OPTION ...]", file=sys.stderr)
         return 2

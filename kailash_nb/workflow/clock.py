@@ -46,8 +46,6 @@ __all__ = ["DEFAULT_IDLE_THRESHOLD", "InvalidAdvanceError", "VirtualClock", "Vir
 DEFAULT_IDLE_THRESHOLD = 0.05
 
 _MISSING = object()
-# The clock of each loop that is on virtual time (one per loop; nested entries share it).
-_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, VirtualClock] = weakref.WeakKeyDictionary()
 
 
 class VirtualTimeError(WorkflowError, RuntimeError):
@@ -83,8 +81,8 @@ class VirtualClock:
     """A virtual clock for one event loop; see :func:`virtual_time`. Also usable as a decorator of an
     ``async def`` function, which then runs on virtual time."""
 
-    __slots__ = ("_depth", "_in_flight", "_joined", "_loop", "_now", "_saved", "_subprocesses", "idle_threshold",
-                 "jumps")
+    __slots__ = ("_depth", "_in_flight", "_joined", "_loop", "_make_subprocess", "_now", "_run_in_executor",
+                 "_saved", "_select", "_subprocesses", "idle_threshold", "jumps")
 
     def __init__(self, *, idle_threshold: float = DEFAULT_IDLE_THRESHOLD) -> None:
         if (isinstance(idle_threshold, bool) or not isinstance(idle_threshold, (int, float))
@@ -99,7 +97,10 @@ class VirtualClock:
         self._in_flight = 0
         self._saved: list[tuple[object, str, object]] = []
         self._joined: list[VirtualClock] = []  # clocks of loops this one found on virtual time already
-        self._subprocesses: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._subprocesses: weakref.WeakSet[Any] | None = None  # child processes started on the loop
+        self._select: Callable[[float | None], list[Any]]
+        self._run_in_executor: Callable[..., asyncio.Future[Any]]
+        self._make_subprocess: Callable[..., Any]
 
     # -- what a test reads and does ---------------------------------------------------------------------
     @property
@@ -155,7 +156,7 @@ class VirtualClock:
     # -- installing on a loop (also used where no coroutine spans the whole time: a test's Runner) -------
     def install(self, loop: asyncio.AbstractEventLoop) -> VirtualClock:
         """Put ``loop`` on this clock (or join the clock it is on already); returns the clock in use."""
-        active = _ACTIVE.get(loop)
+        active = running_clock(loop)
         if active is not None:
             active._depth += 1
             if active is not self:
@@ -174,12 +175,15 @@ class VirtualClock:
         self._depth = 1
         self.jumps = 0
         self._in_flight = 0
-        self._patch(loop, "time", self._time)
-        self._patch(selector, "select", self._select_on(selector.select, loop))
-        self._patch(loop, "run_in_executor", self._counting(loop.run_in_executor))
-        if hasattr(loop, "_make_subprocess_transport"):
-            self._patch(loop, "_make_subprocess_transport", self._watching(loop._make_subprocess_transport))
-        _ACTIVE[loop] = self
+        self._select = selector.select
+        self._run_in_executor = loop.run_in_executor
+        self._patch(selector, "select", self._virtual_select)
+        self._patch(loop, "run_in_executor", self._counted_run_in_executor)
+        make = getattr(loop, "_make_subprocess_transport", None)
+        if make is not None:
+            self._make_subprocess = make
+            self._patch(loop, "_make_subprocess_transport", self._watched_subprocess)
+        self._patch(loop, "time", self._time)  # last: running_clock() tells an installed clock by it
         return self
 
     def uninstall(self) -> None:
@@ -187,12 +191,12 @@ class VirtualClock:
         if self._joined:
             self._joined.pop().uninstall()
             return
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
             return
         self._depth -= 1
         if self._depth > 0:
             return
-        loop = self._loop
         virtual = self._now
         for owner, name, value in reversed(self._saved):
             if value is _MISSING:
@@ -200,12 +204,13 @@ class VirtualClock:
             else:
                 setattr(owner, name, value)
         self._saved.clear()
-        _ACTIVE.pop(loop, None)
         self._loop = None
         # timers set on the virtual clock keep the time they had left, now counted on the real one
-        shift = loop.time() - virtual
-        for handle in getattr(loop, "_scheduled", ()):
-            handle._when += shift
+        scheduled = getattr(loop, "_scheduled", None)
+        if scheduled:
+            shift = loop.time() - virtual
+            for handle in scheduled:
+                handle._when += shift
 
     def _patch(self, owner: Any, name: str, value: object) -> None:
         self._saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
@@ -215,56 +220,52 @@ class VirtualClock:
     def _time(self) -> float:
         return self._now
 
-    def _select_on(self, select: Callable[[float | None], list[Any]],
-                   loop: asyncio.AbstractEventLoop) -> Callable[[float | None], list[Any]]:
-        def virtual_select(timeout: float | None = None) -> list[Any]:
-            if timeout is None or timeout <= 0:  # busy, or nothing but I/O can wake the loop: real select
-                return select(timeout)
-            if self._real_work_pending():  # an executor job or a child process: time runs as real time does
-                started = time.monotonic()
-                events = select(timeout)
-                self._now += time.monotonic() - started
-                return events
-            events = select(min(timeout, 0.0 if self._only_timers_can_wake(loop) else self.idle_threshold))
-            if not events:
-                self._jump(loop)
+    def _virtual_select(self, timeout: float | None = None) -> list[Any]:
+        select = self._select
+        if timeout is None or timeout <= 0:  # busy, or nothing but I/O can wake the loop: a real select
+            return select(timeout)
+        if self._real_work_pending():  # an executor job or a child process: time runs as real time does
+            started = time.monotonic()
+            events = select(timeout)
+            self._now += time.monotonic() - started
             return events
+        events = select(min(timeout, 0.0 if self._only_timers_can_wake() else self.idle_threshold))
+        if not events:
+            self._jump()
+        return events
 
-        return virtual_select
-
-    def _jump(self, loop: asyncio.AbstractEventLoop) -> None:
-        scheduled = getattr(loop, "_scheduled", None)
+    def _jump(self) -> None:
+        scheduled = getattr(self._loop, "_scheduled", None)
         if scheduled:
             self._now = max(self._now, scheduled[0]._when)
             self.jumps += 1
 
     def _real_work_pending(self) -> bool:
-        return bool(self._in_flight) or any(t.get_returncode() is None for t in self._subprocesses)
+        if self._in_flight:
+            return True
+        return self._subprocesses is not None and any(t.get_returncode() is None for t in self._subprocesses)
 
-    def _only_timers_can_wake(self, loop: Any) -> bool:
+    def _only_timers_can_wake(self) -> bool:
+        loop: Any = self._loop
         own = getattr(loop, "_ssock", None)
         own_fd = own.fileno() if own is not None else -1
         return all(key.fd == own_fd for key in loop._selector.get_map().values())
 
-    def _counting(self, run_in_executor: Callable[..., asyncio.Future[Any]]) -> Callable[..., asyncio.Future[Any]]:
-        def run_in_executor_counted(executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-            future = run_in_executor(executor, func, *args)
-            self._in_flight += 1
-            future.add_done_callback(self._job_done)
-            return future
-
-        return run_in_executor_counted
+    def _counted_run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        future = self._run_in_executor(executor, func, *args)
+        self._in_flight += 1
+        future.add_done_callback(self._job_done)
+        return future
 
     def _job_done(self, future: asyncio.Future[Any]) -> None:
         self._in_flight = max(0, self._in_flight - 1)
 
-    def _watching(self, make: Callable[..., Any]) -> Callable[..., Any]:
-        async def make_subprocess_transport(*args: Any, **kwargs: Any) -> Any:
-            transport = await make(*args, **kwargs)
-            self._subprocesses.add(transport)
-            return transport
-
-        return make_subprocess_transport
+    async def _watched_subprocess(self, *args: Any, **kwargs: Any) -> Any:
+        transport = await self._make_subprocess(*args, **kwargs)
+        if self._subprocesses is None:
+            self._subprocesses = weakref.WeakSet()
+        self._subprocesses.add(transport)
+        return transport
 
     def __repr__(self) -> str:
         state = f"now={self._now:.6f} jumps={self.jumps}" if self._loop is not None else "not running"
@@ -278,4 +279,5 @@ def running_clock(loop: asyncio.AbstractEventLoop | None = None) -> VirtualClock
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return None
-    return _ACTIVE.get(loop)
+    clock = getattr(getattr(loop, "__dict__", {}).get("time"), "__self__", None)
+    return clock if isinstance(clock, VirtualClock) else None

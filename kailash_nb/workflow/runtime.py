@@ -11,7 +11,7 @@ from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
-from .clock import running_clock
+from .clock import VirtualClock, running_clock
 from .code import warn_unawaited
 from .context import AWAIT_NAME, current_node_id, node_await, running_node
 from .deadline import Deadline
@@ -94,8 +94,6 @@ class AsyncLocalRuntime:
         if targets is not None or reuse:
             run.plan_partial(targets, reuse or {})
         if self.virtual_time if virtual_time is None else virtual_time:
-            from .clock import VirtualClock
-
             async with VirtualClock():
                 return await self._execute(run, deadline)
         return await self._execute(run, deadline)

@@ -25,3 +25,11 @@ def test_testing_example_passes_under_unittest():
     suite.run(outcome)
     assert outcome.testsRun == 1
     assert outcome.wasSuccessful(), outcome.failures + outcome.errors
+
+
+def test_virtual_time_example_runs_as_written():
+    block = next(b for b in BLOCKS if "async with virtual_time() as clock" in b)
+    code = compile(block, "<README virtual time example>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    namespace: dict = {}
+    asyncio.run(eval(code, namespace))
+    assert abs(namespace["elapsed"] - 630) < 1e-6
