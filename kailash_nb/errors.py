@@ -33,6 +33,7 @@ catches everything the kit itself raises::
     │   ├── ConvergenceError
     │   ├── MockExhaustedError
     │   └── NotebookTestsFailed              ``%kailash test``
+    ├── ScheduleTokenError                   + ValueError: not a token that explore_schedules printed
     ├── HttpStatusError                      the mock HTTP client's ``raise_for_status()``
     ├── UnmatchedRequestError                + LookupError: no route of the mock HTTP client matches
     ├── PostgresFixtureError                 + RuntimeError: kailash_nb.testing.fixtures.postgres

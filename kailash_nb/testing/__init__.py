@@ -22,6 +22,7 @@ from .fixtures import (
     UnmatchedRequestError,
 )
 from .mocks import CallRecord, CallTracker, MockExhaustedError, TrackedResource
+from .schedules import Race, ScheduleReport, ScheduleTokenError, explore_schedules, replay_schedule
 from .utils import AsyncTestUtils
 
 __all__ = [
@@ -41,10 +42,15 @@ __all__ = [
     "MockHttpClient",
     "MockResponse",
     "PerformanceResult",
+    "Race",
+    "ScheduleReport",
+    "ScheduleTokenError",
     "TrackedResource",
     "UnmatchedRequestError",
     "VirtualClock",
     "VirtualTimeError",
+    "explore_schedules",
+    "replay_schedule",
     "use_virtual_time",
     "virtual_time",
 ]

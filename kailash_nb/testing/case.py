@@ -341,6 +341,23 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         self._resources.clear()
         await self._registry.aclose()
 
+    async def assert_schedule_independent(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,
+                                          resources: Mapping[str, Any] | None = None, runs: int = 100,
+                                          seed: int = 0, check: Callable[[WorkflowResult], Any] | None = None
+                                          ) -> Any:
+        """Run ``workflow`` under ``runs`` seeded schedules (:func:`kailash_nb.testing.explore_schedules`)
+        and fail unless every one passes, with the outcomes, the token that replays the first failure and
+        the calls that raced. ``resources`` defaults to this test's resources (shared by all runs); give
+        factories to start every schedule from the same state. Returns the report."""
+        from .schedules import explore_schedules, schedule_dependence
+
+        if resources is None:
+            resources = {name: resource.value for name, resource in self._resources.items()}
+        report = await explore_schedules(workflow, inputs, resources=resources, runs=runs, seed=seed, check=check)
+        if not report.ok:
+            raise schedule_dependence(report)
+        return report
+
     # -- resources -----------------------------------------------------------------------------------
     async def create_test_resource(self, name: str, factory: ResourceFactory | None = None,
                                    mock: bool = False) -> Any:

@@ -38,6 +38,7 @@ import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import allow_await, current_node_id, now
+from kailash_nb.workflow.calls import before_call, current_call_policy
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
 
@@ -341,6 +342,8 @@ class _PendingCall:
             _WATCHED.discard(self.watch)
             self.watch = None
         try:
+            if current_call_policy() is not None:  # the call seam: a schedule may delay the call here
+                await before_call(self.owner._self_name, self.method, self.node)
             result = await awaitable
         except BaseException as exc:
             exhausted = self.owner._self_failed(self.method, self.args, self.kwargs, self.target, exc, self.start,

@@ -6,11 +6,12 @@ import asyncio
 import builtins
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import suppress
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 from kailash_nb.errors import KailashNbError
 
+from .calls import current_call_policy
 from .clock import VirtualClock, running_clock
 from .code import warn_unawaited
 from .context import AWAIT_NAME, current_node_id, node_await, running_node
@@ -240,7 +241,14 @@ class _Run:
                         finished(node_id)
                         continue
                 while ready and len(running) < limit:
-                    node_id = order[heappop(ready)]
+                    policy = current_call_policy() if len(ready) > 1 else None
+                    if policy is None:
+                        node_id = order[heappop(ready)]
+                    else:  # a seeded schedule picks which ready node starts first
+                        chosen = sorted(ready)[policy.choose(len(ready))]
+                        ready.remove(chosen)
+                        heapify(ready)
+                        node_id = order[chosen]
                     running[loop.create_task(self.run_node(workflow.nodes[node_id]))] = node_id
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:

@@ -1,0 +1,54 @@
+"""The seam every resource call passes through, and where a policy may act on it.
+
+Tracked mocks, the mock HTTP client and any resource the testing kit wraps call :func:`before_call` just
+before an awaited call does its work. With no policy set (the normal case) that costs one context
+variable read. A policy set with :func:`call_policy` (for the duration of a run: the context is copied
+into every node's task) sees each call with its resource, method and node, and may delay it, as seeded
+schedules do to reorder racing calls; the runtime also asks it which ready node starts first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Protocol
+
+__all__ = ["CALL_SEAM_ATTRIBUTE", "CallPolicy", "before_call", "call_policy", "current_call_policy"]
+
+#: A class attribute, true on a resource that calls :func:`before_call` itself (the mock HTTP client): the
+#: testing kit then does not wrap it to see its calls.
+CALL_SEAM_ATTRIBUTE = "__kailash_call_seam__"
+
+
+class CallPolicy(Protocol):
+    """What a policy on resource calls implements."""
+
+    async def before_call(self, resource: str, method: str, node: str | None) -> None:
+        """Called just before an awaited call on ``resource`` does its work; may await to delay it."""
+
+    def choose(self, count: int) -> int:
+        """Which of ``count`` ready nodes (in plan order) starts first: an index, 0 being plan order."""
+
+
+_POLICY: ContextVar[CallPolicy | None] = ContextVar("kailash_nb_call_policy", default=None)
+
+
+def current_call_policy() -> CallPolicy | None:
+    return _POLICY.get()
+
+
+@contextlib.contextmanager
+def call_policy(policy: CallPolicy) -> Iterator[CallPolicy]:
+    """Let ``policy`` see (and delay) every resource call made in this context, nodes' tasks included."""
+    token = _POLICY.set(policy)
+    try:
+        yield policy
+    finally:
+        _POLICY.reset(token)
+
+
+async def before_call(resource: str, method: str, node: str | None) -> None:
+    policy = _POLICY.get()
+    if policy is not None:
+        await policy.before_call(resource, method, node)

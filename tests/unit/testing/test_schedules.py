@@ -1,0 +1,172 @@
+"""Seeded schedules: a read-modify-write race is found, shrunk, named and replayed exactly; a lock fixes it."""
+
+from __future__ import annotations
+
+import asyncio
+import unittest
+
+import pytest
+
+from kailash_nb.errors import KailashNbError
+from kailash_nb.testing import (
+    AsyncWorkflowTestCase,
+    MockHttpClient,
+    ScheduleTokenError,
+    explore_schedules,
+    replay_schedule,
+)
+from kailash_nb.workflow import AsyncWorkflowBuilder, WorkflowResult
+
+
+class Store:
+    """A remote key-value store: each call is an await, so two nodes' calls can interleave."""
+
+    def __init__(self) -> None:
+        self.data = {"count": 0}
+        self.lock = asyncio.Lock()
+
+    async def get(self, key: str) -> int:
+        return self.data[key]
+
+    async def put(self, key: str, value: int) -> None:
+        self.data[key] = value
+
+
+INCREMENT = """
+store = await get_resource("store")
+current = await store.get("count")
+await store.put("count", current + 1)
+result = {"seen": current}
+"""
+LOCKED_INCREMENT = """
+store = await get_resource("store")
+async with store.lock:
+    current = await store.get("count")
+    await store.put("count", current + 1)
+result = {"seen": current}
+"""
+
+
+def counter(code: str):  # type: ignore[no-untyped-def]
+    return (
+        AsyncWorkflowBuilder("counter")
+        .add_async_code("a", code)
+        .add_async_code("b", code)
+        .add_async_code("total", "store = await get_resource('store')\nresult = {'count': await store.get('count')}")
+        .add_connection("a", "seen", "total", "a")
+        .add_connection("b", "seen", "total", "b")
+        .build()
+    )
+
+
+def both_counted(result: WorkflowResult) -> None:
+    count = result.get_output("total", "count")
+    assert count == 2, f"count is {count}, expected 2"
+
+
+def test_a_read_modify_write_race_is_found_shrunk_and_named() -> None:
+    report = asyncio.run(explore_schedules(counter(INCREMENT), resources={"store": Store}, runs=100,
+                                           check=both_counted))
+    assert report.runs == 100 and not report.ok
+    assert sum(o.count for o in report.outcomes) == 100
+    [failing] = report.failing
+    assert "count is 1, expected 2" in failing.summary
+    assert failing.token == "s1:2=1"  # one deviation: a task lets the other run once at one call
+    assert "store.put by node 'a' against store.get by node 'b'" in [str(race) for race in report.races]
+    text = str(report)
+    assert "[replay: s1:2=1]" in text and "what raced" in text and "store.get by node" in text
+    assert "<table>" in report._repr_html_()
+
+
+def test_the_same_token_gives_the_same_call_order_and_result_10_times_out_of_10() -> None:
+    async def main() -> list[tuple[object, ...]]:
+        report = await explore_schedules(counter(INCREMENT), resources={"store": Store}, runs=50,
+                                         check=both_counted)
+        token = report.first_failure
+        assert token is not None
+        runs = []
+        for _ in range(10):
+            result = await replay_schedule(counter(INCREMENT), token, resources={"store": Store})
+            runs.append((result.outputs["total"], result.outputs["a"], result.outputs["b"]))
+        return runs
+
+    runs = asyncio.run(main())
+    assert runs == [runs[0]] * 10
+    assert runs[0][0] == {"count": 1}
+
+
+def test_the_seed_decides_the_schedules() -> None:
+    def summary(seed: int) -> list[tuple[str, int, str]]:
+        report = asyncio.run(explore_schedules(counter(INCREMENT), resources={"store": Store}, runs=40, seed=seed,
+                                               check=both_counted))
+        return [(o.summary, o.count, o.token) for o in report.outcomes]
+
+    assert summary(7) == summary(7)
+    assert summary(7) != summary(8)
+
+
+def test_with_a_lock_1000_schedules_all_pass() -> None:
+    report = asyncio.run(explore_schedules(counter(LOCKED_INCREMENT), resources={"store": Store}, runs=1000,
+                                           check=both_counted))
+    assert report.ok and report.first_failure is None and report.races == ()
+    assert sum(o.count for o in report.outcomes) == 1000
+
+
+def test_by_default_a_run_fails_when_the_workflow_fails() -> None:
+    workflow = (
+        AsyncWorkflowBuilder("order")
+        .add_async_code("writer", "store = await get_resource('store')\nawait store.put('ready', 1)\nresult = {}")
+        .add_async_code("reader", """
+            store = await get_resource('store')
+            await store.get('count')
+            if 'ready' not in store.data:
+                raise LookupError('read before the write')
+            result = {}
+        """)
+        .build()
+    )
+    report = asyncio.run(explore_schedules(workflow, resources={"store": Store}, runs=60))
+    assert not report.ok
+    assert any("LookupError: read before the write" in o.summary for o in report.failing)
+
+
+def test_mock_http_client_calls_are_schedule_points() -> None:
+    def client() -> MockHttpClient:
+        http = MockHttpClient()
+        http.add_response("GET", "/a", json={"v": 1})
+        return http
+
+    workflow = (
+        AsyncWorkflowBuilder("fetch")
+        .add_async_code("one", "http = await get_resource('http')\nr = await http.get('/a')\nresult = await r.json()")
+        .add_async_code("two", "http = await get_resource('http')\nr = await http.get('/a')\nresult = await r.json()")
+        .build()
+    )
+    report = asyncio.run(explore_schedules(workflow, resources={"http": client}, runs=5))
+    assert report.ok
+    assert [str(call) for call in report.passing_calls] == ["http.GET /a by node 'one'", "http.GET /a by node 'two'"]
+
+
+def test_bad_tokens_and_runs_are_refused() -> None:
+    with pytest.raises(ScheduleTokenError, match="not a schedule token") as caught:
+        asyncio.run(replay_schedule(counter(INCREMENT), "x1:2", resources={"store": Store}))
+    assert isinstance(caught.value, KailashNbError) and isinstance(caught.value, ValueError)
+    with pytest.raises(ValueError, match=r"runs=\.\.\."):
+        asyncio.run(explore_schedules(counter(INCREMENT), runs=0))
+
+
+class RaceTest(AsyncWorkflowTestCase):
+    __test__ = False
+
+    async def test_counter(self) -> None:
+        await self.assert_schedule_independent(counter(INCREMENT), resources={"store": Store}, runs=50,
+                                               check=both_counted)
+
+
+def test_assert_schedule_independent_fails_with_the_token_and_the_race() -> None:
+    result = unittest.TestResult()
+    RaceTest("test_counter").run(result)
+    [(_, text)] = result.failures
+    assert "depends on the schedule" in text
+    assert "replay_schedule(workflow, 's1:2=1', ...)" in text
+    assert "what raced" in text and "store.get by node" in text
