@@ -3,7 +3,8 @@
 ipykernel turns SIGINT during an async cell into cancelling the cell's task, but schedules that with
 a loop callback that does not wake a loop asleep in ``select()`` (ipykernel issue #881): a workflow
 waiting on I/O would only be cancelled when something else woke the loop. While a magic awaits, a
-ticker wakes the loop a few times a second so the cancellation is seen at once. It only sleeps.
+ticker wakes the loop a few times a second so the cancellation is seen at once. It only sleeps, and not
+while the loop is on virtual time, whose clock wakes the loop on its own.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ TICK_SECONDS = 0.1
 
 
 async def _tick(interval: float) -> None:
-    while True:  # noqa: ASYNC110 - waking the loop is the point; there is no event to wait for
-        await asyncio.sleep(interval)
+    from kailash_nb.workflow import running_clock
+
+    while True:
+        clock = running_clock()
+        if clock is None:
+            await asyncio.sleep(interval)
+        else:  # virtual time wakes the loop itself; a ticking timer would only cut its jumps short
+            await clock.left()
 
 
 @asynccontextmanager

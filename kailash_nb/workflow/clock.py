@@ -81,7 +81,7 @@ class VirtualClock:
     """A virtual clock for one event loop; see :func:`virtual_time`. Also usable as a decorator of an
     ``async def`` function, which then runs on virtual time."""
 
-    __slots__ = ("_depth", "_in_flight", "_joined", "_loop", "_make_subprocess", "_now", "_run_in_executor",
+    __slots__ = ("_depth", "_in_flight", "_joined", "_left", "_loop", "_make_subprocess", "_now", "_run_in_executor",
                  "_saved", "_select", "_subprocesses", "idle_threshold", "jumps")
 
     def __init__(self, *, idle_threshold: float = DEFAULT_IDLE_THRESHOLD) -> None:
@@ -96,6 +96,7 @@ class VirtualClock:
         self._now = 0.0
         self._in_flight = 0
         self._saved: list[tuple[object, str, object]] = []
+        self._left: list[asyncio.Future[None]] = []  # waiters for the loop to leave virtual time
         self._joined: list[VirtualClock] = []  # clocks of loops this one found on virtual time already
         self._subprocesses: weakref.WeakSet[Any] | None = None  # child processes started on the loop
         self._select: Callable[[float | None], list[Any]]
@@ -124,6 +125,15 @@ class VirtualClock:
         if self._loop is None:
             raise VirtualTimeError("clock.advance() outside `async with virtual_time()`: the clock is not running")
         self._now += float(seconds)
+
+    async def left(self) -> None:
+        """Wait until the loop leaves this virtual clock (at once when it is not on it): for a task that
+        must keep real time, such as a ticker that wakes the loop, and that would only chop the jumps."""
+        if self._loop is None:
+            return
+        waiter = self._loop.create_future()
+        self._left.append(waiter)
+        await waiter
 
     # -- async with / decorator -------------------------------------------------------------------------
     async def __aenter__(self) -> VirtualClock:
@@ -205,6 +215,10 @@ class VirtualClock:
                 setattr(owner, name, value)
         self._saved.clear()
         self._loop = None
+        left, self._left = self._left, []
+        for waiter in left:
+            if not waiter.done():
+                waiter.set_result(None)
         # timers set on the virtual clock keep the time they had left, now counted on the real one
         scheduled = getattr(loop, "_scheduled", None)
         if scheduled:
@@ -222,8 +236,10 @@ class VirtualClock:
 
     def _virtual_select(self, timeout: float | None = None) -> list[Any]:
         select = self._select
-        if timeout is None or timeout <= 0:  # busy, or nothing but I/O can wake the loop: a real select
+        if timeout is not None and timeout <= 0:  # busy: a real poll
             return select(timeout)
+        if timeout is None:  # nothing but I/O can wake the loop; still wake it now and then (a cancellation
+            return select(self.idle_threshold or None)  # scheduled from a signal handler is then seen)
         if self._real_work_pending():  # an executor job or a child process: time runs as real time does
             started = time.monotonic()
             events = select(timeout)

@@ -43,3 +43,25 @@ def test_the_virtual_time_option_is_in_the_help(shell: InteractiveShell) -> None
     from kailash_nb.notebook.arguments import help_text
 
     assert help_text().count("--virtual-time") >= 2
+
+
+def test_the_interrupt_ticker_keeps_out_of_the_way_of_virtual_time() -> None:
+    """A magic's ticker (a 0.1 s timer) would cut every jump into 0.1 s steps; on virtual time it waits."""
+    import asyncio
+
+    from kailash_nb.notebook.interrupt import interruptible
+    from kailash_nb.testing import virtual_time
+
+    async def main() -> tuple[int, float, bool]:
+        async with interruptible():
+            async with virtual_time() as clock:
+                start = clock.now
+                await asyncio.sleep(600)
+                elapsed = clock.now - start
+            await asyncio.sleep(0.15)  # back on real time: the ticker ticks again
+            ticking = any(not h._cancelled for h in asyncio.get_running_loop()._scheduled)  # type: ignore[attr-defined]
+        return clock.jumps, elapsed, ticking
+
+    jumps, elapsed, ticking = asyncio.run(main())
+    assert (jumps, elapsed) == (1, pytest.approx(600))
+    assert ticking
