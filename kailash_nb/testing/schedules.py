@@ -137,6 +137,9 @@ class ScheduleReport:
             lines += [f"  {race}" for race in self.races]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))  # IPython's text/plain: the readable report, not the dataclass fields
+
     def _repr_html_(self) -> str:
         from html import escape
 
