@@ -133,6 +133,26 @@ def bench(line: str) -> None:
     """Run workflow NAME N times (a progress bar while it runs), then show latency and throughput."""
 
 
+@magic_arguments("kailash schedules")
+@argument("workflow", nargs="?", default=DEFAULT_WORKFLOW, metavar="NAME")
+@argument("--runs", type=int, default=100, metavar="N", help="number of seeded schedules (default 100)")
+@argument("--seed", type=int, default=0, metavar="S", help="seed of the schedules (default 0)")
+@argument("--inputs", default=None, metavar="EXPR", help="as for run; takes the rest of the line")
+def schedules(line: str) -> None:
+    """Run workflow NAME under N seeded schedules on virtual time (``explore_schedules``) and show the
+    outcomes with their counts, the replay token of each failing one and the calls that raced. A resource
+    registered with a factory gets a fresh instance for each schedule; instances and mocks are shared.
+    """
+
+
+@magic_arguments("kailash replay")
+@argument("token", metavar="TOKEN", help="a schedule token that %%kailash schedules printed, e.g. s1:2=1")
+@argument("workflow", nargs="?", default=DEFAULT_WORKFLOW, metavar="NAME")
+@argument("--inputs", default=None, metavar="EXPR", help="as for run; takes the rest of the line")
+def replay(line: str) -> None:
+    """Run workflow NAME again under schedule TOKEN and show its WorkflowResult."""
+
+
 @magic_arguments("kailash explore")
 @argument("workflow", metavar="NAME")
 @argument("--inputs", default=None, metavar="EXPR", help="initial inputs; takes the rest of the line")
@@ -154,6 +174,8 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "calls": calls,
     "test": test,
     "bench": bench,
+    "schedules": schedules,
+    "replay": replay,
     "explore": explore,
     "reset": reset,
 }

@@ -1,9 +1,9 @@
 """The ``%kailash`` line magic and ``%%kailash`` cell magic.
 
-Subcommands that await (``run``, ``test``, ``bench``, ``reset``) and ``%%kailash`` cells reach the
-coroutines here through the input transformer (``transform.py``), which makes them a top-level
-``await`` run by ipykernel on its own loop. The synchronous magic handles the rest, and refuses the
-awaiting ones with an explanation instead of starting another event loop.
+Subcommands that await (``run``, ``test``, ``bench``, ``schedules``, ``replay``, ``reset``) and
+``%%kailash`` cells reach the coroutines here through the input transformer (``transform.py``), which
+makes them a top-level ``await`` run by ipykernel on its own loop. The synchronous magic handles the
+rest, and refuses the awaiting ones with an explanation instead of starting another event loop.
 
 A failing magic shows the line the user wrote and the node's own lines (``tracebacks.py``); a kernel
 interrupt while it awaits shows as ``KeyboardInterrupt``, as in a plain cell.
@@ -222,6 +222,34 @@ class KailashMagics(Magics):
         report = await bench(self.session, args.workflow, args.runs, args.concurrency, self._inputs(args.inputs))
         display(report.chart())
         return report
+
+    async def _cmd_schedules(self, args: argparse.Namespace) -> Any:
+        from kailash_nb.testing import explore_schedules
+
+        workflow = self.session.workflow(args.workflow).build()
+        inputs = self._inputs(args.inputs) or self.session.last_inputs.get(args.workflow)
+        return await explore_schedules(workflow, inputs, resources=await self._schedule_resources(),
+                                       runs=args.runs, seed=args.seed)
+
+    async def _cmd_replay(self, args: argparse.Namespace) -> Any:
+        from kailash_nb.testing import replay_schedule
+
+        workflow = self.session.workflow(args.workflow).build()
+        inputs = self._inputs(args.inputs) or self.session.last_inputs.get(args.workflow)
+        return await replay_schedule(workflow, args.token, inputs, resources=await self._schedule_resources())
+
+    async def _schedule_resources(self) -> dict[str, Any]:
+        """The session's resources for schedules, each as a factory: a registered factory makes a fresh
+        instance for each run; an instance (a function too) is shared, handed out by a factory of its own."""
+        registry = self.session.resources
+        made: dict[str, Any] = {}
+        for name in registry.names:
+            factory = registry.factory(name)
+            if factory is None:
+                instance = await registry.get(name)
+                factory = lambda instance=instance: instance  # noqa: E731 - a factory, not a resource
+            made[name] = factory
+        return made
 
     def _cmd_explore(self, args: argparse.Namespace) -> Any:
         from .widgets import explore

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAGIC_NAME = "kailash"
 
 #: Subcommands of the line magic whose work awaits on the kernel's loop.
-AWAITING_SUBCOMMANDS = frozenset({"run", "test", "bench", "reset"})
+AWAITING_SUBCOMMANDS = frozenset({"run", "test", "bench", "schedules", "replay", "reset"})
 
 # IPython writes the arguments with %r, so each is one Python string literal.
 _STRING = r"""(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""

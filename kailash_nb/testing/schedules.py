@@ -195,13 +195,15 @@ def parse_token(token: str) -> dict[int, int]:
     return {int(i): int(v) for i, v in (part.split("=") for part in (match.group(1) or "").split(".") if part)}
 
 
-def _instantiate(resources: Mapping[str, Any] | None, tracker: CallTracker) -> dict[str, Any]:
+async def _instantiate(resources: Mapping[str, Any] | None, tracker: CallTracker) -> dict[str, Any]:
     """This run's resources: factories (functions, classes, lambdas) are called afresh, so that every
     schedule starts from the same state; objects are shared; each is wrapped so its calls are seen."""
     made: dict[str, Any] = {}
     for name, value in (resources or {}).items():
         if inspect.isfunction(value) or inspect.isclass(value) or inspect.ismethod(value):
             value = value()
+            if inspect.isawaitable(value):  # an async factory
+                value = await value
         seen_already = isinstance(value, TrackedResource) or getattr(value, CALL_SEAM_ATTRIBUTE, False)
         made[name] = value if seen_already else TrackedResource(name, value, tracker)
     return made
@@ -222,7 +224,7 @@ def _short(value: Any) -> str:
 async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resources: Mapping[str, Any] | None,
                     schedule: _Schedule, check: Callable[[WorkflowResult], Any] | None) -> _Run:
     tracker = CallTracker()
-    made = _instantiate(resources, tracker)
+    made = await _instantiate(resources, tracker)
     with call_policy(schedule):
         async with virtual_time():
             result = await AsyncLocalRuntime().execute_workflow_async(workflow, inputs, resources=made)

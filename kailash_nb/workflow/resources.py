@@ -76,6 +76,10 @@ class ResourceRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(sorted({*self._factories, *self._instances}))
 
+    def factory(self, name: str) -> Callable[[], Any] | None:
+        """The factory ``name`` was registered with, or ``None`` for an instance (or an unknown name)."""
+        return self._factories.get(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._instances or name in self._factories
 

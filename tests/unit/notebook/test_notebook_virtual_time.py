@@ -65,3 +65,33 @@ def test_the_interrupt_ticker_keeps_out_of_the_way_of_virtual_time() -> None:
     jumps, elapsed, ticking = asyncio.run(main())
     assert (jumps, elapsed) == (1, pytest.approx(600))
     assert ticking
+
+
+def test_schedules_and_replay_magics_find_and_replay_a_lost_update(shell: InteractiveShell) -> None:
+    results = run(
+        shell,
+        "import asyncio\nfrom kailash_nb.notebook import current_session\n"
+        "class Store:\n"
+        "    def __init__(self):\n        self.data = {'count': 0}\n"
+        "    async def get(self, key):\n        return self.data[key]\n"
+        "    async def put(self, key, value):\n        self.data[key] = value\n"
+        "current_session().register_resource('store', factory=Store)",
+        "%%kailash a --no-run\nstore = await get_resource('store')\nc = await store.get('count')\n"
+        "await store.put('count', c + 1)\nresult = {'seen': c}",
+        "%%kailash b --no-run\nstore = await get_resource('store')\nc = await store.get('count')\n"
+        "await store.put('count', c + 1)\nresult = {'seen': c}",
+        "%%kailash total x=a.seen y=b.seen --no-run\nstore = await get_resource('store')\n"
+        "count = await store.get('count')\nif count != 2:\n    raise AssertionError(f'count is {count}')\n"
+        "result = {'count': count}",
+        "report = %kailash schedules --runs 60 --seed 1",
+    )
+    assert [raised(r) for r in results] == [None] * 5
+    report = shell.user_ns["report"]
+    results += run(shell, f"replayed = %kailash replay {report.first_failure}")
+    assert report.runs == 60 and not report.ok
+    assert "AssertionError: count is 1" in report.failing[0].summary
+    assert any("store.put" in str(race) for race in report.races)
+    text, _ = shell.display_formatter.format(report)
+    assert "[replay: s1:" in text["text/plain"] and "<table>" in text["text/html"]
+    assert raised(results[5]) is None
+    assert shell.user_ns["replayed"].node_status["total"] == "failed"
