@@ -6,6 +6,7 @@ smoke test cannot silently stop running there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,9 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,12 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL_BROWSER = REPO / ".ci" / "install-browser"
 SERVER_START_LIMIT = 90.0
 SERVER_STOP_LIMIT = 30.0
+OFFLINE_CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # whatever else happens, no name resolves to the network
+]
+LOCAL = ("file:", "data:", "about:")
 
 
 def _missing(reason: str) -> None:
@@ -54,6 +62,49 @@ def sync_playwright():
     except ImportError:
         _missing("playwright is not installed (pip install playwright; no browser download is needed)")
     return sync_playwright
+
+
+@dataclass
+class OfflinePage:
+    """A Chromium page whose requests off this machine are refused, and what it asked and printed."""
+
+    page: Any = None
+    reached_network: list[str] = field(default_factory=list)  # requests refused: they would have left
+    responses: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def offline_page(chromium_path: str,
+                 sync_playwright: Any) -> Callable[..., contextlib.AbstractContextManager[OfflinePage]]:
+    """``with offline_page(viewport=...) as seen: seen.page.goto(...)``: a page in Debian's Chromium whose
+    every request to anything but a local file is refused and recorded in ``seen.reached_network``."""
+
+    @contextlib.contextmanager
+    def open_page(**context_options: Any) -> Iterator[OfflinePage]:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path, headless=True,
+                                                 args=OFFLINE_CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(**context_options)
+                seen = OfflinePage()
+
+                def local_only(route: Any) -> None:
+                    if route.request.url.startswith(LOCAL):
+                        route.continue_()
+                    else:
+                        seen.reached_network.append(route.request.url)
+                        route.abort()
+
+                context.route("**/*", local_only)
+                seen.page = context.new_page()
+                seen.page.on("response", lambda response: seen.responses.append(response.url))
+                seen.page.on("console", lambda message: seen.console.append(message.text))
+                yield seen
+            finally:
+                browser.close()
+
+    return open_page
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "out" / "check-report.png"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # whatever else happens, no name resolves to the network
-]
 COMMAND_LIMIT = 300
 NOTEBOOK = "report_demo.ipynb"
 CELL = f"{NOTEBOOK}::cell 5: node doubler"
@@ -83,34 +78,14 @@ def failing_report(tmp_path: Path) -> Path:
 
 
 def test_a_failing_check_report_shows_the_changed_cell_both_sides_and_loads_nothing(
-        failing_report, chromium_path, sync_playwright):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            reached_network: list[str] = []
-            responses: list[str] = []
-            console: list[str] = []
-
-            def local_only(route) -> None:
-                if route.request.url.startswith(LOCAL):
-                    route.continue_()
-                else:
-                    reached_network.append(route.request.url)
-                    route.abort()
-
-            context.route("**/*", local_only)
-            page = context.new_page()
-            page.on("response", lambda response: responses.append(response.url))
-            page.on("console", lambda message: console.append(message.text))
-            page.goto(failing_report.as_uri())
-            read_the_report(page)
-        finally:
-            browser.close()
-    assert reached_network == [], f"the report asked the network for {reached_network}"
-    assert [url for url in responses if not url.startswith(LOCAL)] == []
+        failing_report, offline_page):
+    with offline_page(viewport={"width": 1280, "height": 720}) as seen:
+        seen.page.goto(failing_report.as_uri())
+        read_the_report(seen.page)
+    assert seen.reached_network == [], f"the report asked the network for {seen.reached_network}"
+    assert [url for url in seen.responses if not url.startswith(LOCAL)] == []
     # The frames inherit the page's policy: the output's remote image was refused by it, not merely unreachable.
-    assert any(REMOTE_IMAGE in text and "Content Security Policy" in text for text in console), console
+    assert any(REMOTE_IMAGE in text and "Content Security Policy" in text for text in seen.console), seen.console
 
 
 def read_the_report(page) -> None:

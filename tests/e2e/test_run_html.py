@@ -10,18 +10,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # whatever else happens, no name resolves to the network
-]
 REMOTE_IMAGE = "https://example.invalid/tracker.png"
-LOCAL = ("file:", "data:", "about:")
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_run_html_is_styled_loads_nothing_and_runs_no_script(tmp_path: Path, chromium_path, sync_playwright):
+def test_the_run_html_is_styled_loads_nothing_and_runs_no_script(tmp_path: Path, offline_page):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Offline\n\n$x^2$"),
@@ -37,31 +31,14 @@ def test_the_run_html_is_styled_loads_nothing_and_runs_no_script(tmp_path: Path,
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            reached_network: list[str] = []
-            console: list[str] = []
-
-            def local_only(route) -> None:
-                if route.request.url.startswith(LOCAL):
-                    route.continue_()
-                else:
-                    reached_network.append(route.request.url)
-                    route.abort()
-
-            context.route("**/*", local_only)
-            page = context.new_page()
-            page.on("console", lambda message: console.append(message.text))
-            page.goto((tmp_path / "offline.html").as_uri())
-            page.wait_for_load_state("load")
-            assert page.locator("#badge").inner_text().strip() == "badge"
-            assert page.evaluate("document.body.getAttribute('data-ran')") is None
-            code = page.evaluate("getComputedStyle(document.querySelector('.jp-InputArea-editor pre')).fontFamily")
-        finally:
-            browser.close()
-    assert reached_network == [], f"the page asked the network for {reached_network}"
+    with offline_page() as seen:
+        page = seen.page
+        page.goto((tmp_path / "offline.html").as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("#badge").inner_text().strip() == "badge"
+        assert page.evaluate("document.body.getAttribute('data-ran')") is None
+        code = page.evaluate("getComputedStyle(document.querySelector('.jp-InputArea-editor pre')).fontFamily")
+    assert seen.reached_network == [], f"the page asked the network for {seen.reached_network}"
     assert "monospace" in code  # nbconvert's inline stylesheet applies under the policy
     # The remote image was refused by the page's policy, not merely unreachable.
-    assert any(REMOTE_IMAGE in text and "Content Security Policy" in text for text in console), console
+    assert any(REMOTE_IMAGE in text and "Content Security Policy" in text for text in seen.console), seen.console
