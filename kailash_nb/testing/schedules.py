@@ -35,7 +35,7 @@ from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, call_policy
 
 from .mocks import CallTracker, TrackedResource
 
-__all__ = ["Race", "ScheduleReport", "ScheduleTokenError", "explore_schedules", "replay_schedule"]
+__all__ = ["Call", "Outcome", "Race", "ScheduleReport", "ScheduleTokenError", "explore_schedules", "replay_schedule"]
 
 _TOKEN = re.compile(r"s1:((?:\d+=\d+)(?:\.\d+=\d+)*)?")
 #: The most turns a task may give away at one resource call.
@@ -117,11 +117,6 @@ class ScheduleReport:
     def first_failure(self) -> str | None:
         """The token of the first failing outcome, or ``None`` when every schedule passed."""
         return self.failing[0].token if self.failing else None
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The outcomes as table rows (most frequent first)."""
-        return [{"outcome": o.summary, "runs": o.count, "failed": o.failed, "schedule": o.token}
-                for o in self.outcomes]
 
     def __str__(self) -> str:
         lines = [f"{self.runs} schedules of workflow {self.workflow!r} (seed {self.seed}): "

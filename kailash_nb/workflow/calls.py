@@ -49,6 +49,8 @@ def call_policy(policy: CallPolicy) -> Iterator[CallPolicy]:
 
 
 async def before_call(resource: str, method: str, node: str | None) -> None:
+    """Let the policy in force see the call (callers check :func:`current_call_policy` first, so that a
+    call with no policy costs no coroutine)."""
     policy = _POLICY.get()
     if policy is not None:
         await policy.before_call(resource, method, node)

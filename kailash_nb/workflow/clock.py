@@ -53,7 +53,8 @@ class VirtualTimeError(WorkflowError, RuntimeError):
 
 
 class InvalidAdvanceError(WorkflowError, ValueError):
-    """``clock.advance(seconds)`` with a negative, NaN or infinite number of seconds."""
+    """``clock.advance(seconds)`` with a negative, NaN or infinite number of seconds (or such an
+    ``idle_threshold``): time on a virtual clock only moves forward, by a finite amount."""
 
 
 def now() -> float:

@@ -153,6 +153,8 @@ def test_bad_tokens_and_runs_are_refused() -> None:
     assert isinstance(caught.value, KailashNbError) and isinstance(caught.value, ValueError)
     with pytest.raises(ValueError, match=r"runs=\.\.\."):
         asyncio.run(explore_schedules(counter(INCREMENT), runs=0))
+    with pytest.raises(TypeError, match="needs a built Workflow, got AsyncWorkflowBuilder"):
+        asyncio.run(explore_schedules(AsyncWorkflowBuilder("unbuilt").add_async_code("n", "result = {}")))  # type: ignore[arg-type]
 
 
 class RaceTest(AsyncWorkflowTestCase):

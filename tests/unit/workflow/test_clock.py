@@ -356,3 +356,11 @@ def test_a_single_run_can_ask_for_virtual_time_and_real_runs_say_they_were_real(
     assert run(main()) == (True, pytest.approx(120))
     quick = AsyncWorkflowBuilder("quick").add_async_code("q", "result = {}").build()
     assert AsyncLocalRuntime().execute(quick).virtual_time is False
+
+
+def test_a_clock_that_is_not_running_says_how_to_use_it() -> None:
+    clock = virtual_time()
+    with pytest.raises(VirtualTimeError, match=r"async with virtual_time\(\) as clock"):
+        clock.now  # noqa: B018 - the read is the test
+    with pytest.raises(VirtualTimeError, match="the clock is not running"):
+        clock.advance(1)
