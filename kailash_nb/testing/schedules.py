@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,13 +57,15 @@ class Call:
     method: str
 
     def __str__(self) -> str:
-        return f"{self.resource}.{self.method} by node {self.node!r}"
+        who = "the test" if self.node is None else f"node {self.node!r}"
+        return f"{self.resource}.{self.method} by {who}"
 
 
 @dataclass(slots=True, frozen=True)
 class Race:
-    """Two calls on one resource by different nodes whose order differs between a passing and a failing
-    schedule: in the failing one, ``second`` came before ``first``."""
+    """Two calls on one resource by different nodes whose order matters: the passing default order made
+    ``first`` before ``second``, and every failing run seen (the shrunk one and its neighbours that fail
+    the same way) made ``second`` first."""
 
     first: Call
     second: Call
@@ -75,10 +77,11 @@ class Race:
 @dataclass(slots=True)
 class _Run:
     token: str
-    result: WorkflowResult
+    result: Any  # the WorkflowResult of a workflow's run; for a test's run, its exception or None
     failure: str | None  # why the run failed (its check, or the workflow's errors), or None
     outcome: str
     calls: tuple[Call, ...]
+    options: tuple[int, ...] = ()  # how many values each decision of the run could take
 
 
 @dataclass(slots=True, frozen=True)
@@ -103,7 +106,11 @@ class ScheduleReport:
     races: tuple[Race, ...] = ()
     failure: str | None = None  # the first failing outcome's reason
     passing_calls: tuple[Call, ...] = field(default=(), repr=False)
-    failing_calls: tuple[Call, ...] = field(default=(), repr=False)
+    failing_calls: tuple[Call, ...] = field(default=(), repr=False)  # of the shrunk first failing run
+    failing_token: str | None = None  # the shrunk first failing run's token
+    #: The shrunk first failing run's WorkflowResult (``None`` for a test's schedules, or when all passed).
+    failing_result: WorkflowResult | None = field(default=None, repr=False, compare=False)
+    test: bool = False  # the schedules were of a whole test (``pytest --kailash-schedules``), not a workflow
 
     @property
     def ok(self) -> bool:
@@ -115,11 +122,14 @@ class ScheduleReport:
 
     @property
     def first_failure(self) -> str | None:
-        """The token of the first failing outcome, or ``None`` when every schedule passed."""
+        """The (shrunk) token of the first failing schedule found, or ``None`` when every schedule passed."""
+        if self.failing_token is not None:
+            return self.failing_token
         return self.failing[0].token if self.failing else None
 
     def __str__(self) -> str:
-        lines = [f"{self.runs} schedules of workflow {self.workflow!r} (seed {self.seed}): "
+        what = "test" if self.test else "workflow"
+        lines = [f"{self.runs} schedules of {what} {self.workflow!r} (seed {self.seed}): "
                  f"{len(self.outcomes)} distinct outcome(s), {sum(o.count for o in self.failing)} failing run(s)"]
         for outcome in self.outcomes:
             mark = "FAIL" if outcome.failed else "ok  "
@@ -156,12 +166,14 @@ class _Schedule:
         self.rng = rng
         self.given = dict(decisions or {})
         self.made: dict[int, int] = {}
+        self.options: list[int] = []  # how many values each decision could take
         self.index = 0
         self.calls: list[Call] = []
 
     def _decide(self, options: int) -> int:
         index = self.index
         self.index += 1
+        self.options.append(options)
         if self.rng is not None:
             value = self.rng.randrange(1, options) if options > 1 and self.rng.random() < DEVIATION else 0
         else:
@@ -236,11 +248,60 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
         except AssertionError as error:
             failure = f"check failed: {error}"
             outcome = f"{outcome} | {failure}"
-    return _Run(schedule.token(), result, failure, outcome, tuple(schedule.calls))
+    return _Run(schedule.token(), result, failure, outcome, tuple(schedule.calls), tuple(schedule.options))
 
 
-async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resources: Mapping[str, Any] | None,
-                  check: Callable[[WorkflowResult], Any] | None, failing: _Run) -> _Run:
+# -- the search: one implementation of exploring, shrinking and naming the race, driven by whoever runs ------
+# It is a generator that yields the schedule to run next and is sent the run it gave, so that a workflow
+# (on the caller's loop, awaited) and a whole test (each run on a fresh loop, called) share every rule.
+
+#: At most this many runs look around the shrunk failing schedule for pairs whose order does not matter.
+MAX_PROBES = 200
+
+
+@dataclass(slots=True)
+class _Findings:
+    outcomes: list[Outcome]
+    first_pass: _Run | None
+    first_fail: _Run | None  # shrunk
+    races: tuple[Race, ...]
+
+
+_Search = Generator[_Schedule, _Run, _Findings]
+
+
+def _search(runs: int, seed: int) -> _Search:
+    """Run ``runs`` schedules (the first in the default order), shrink each failing outcome's first run,
+    and name the calls whose order makes the first failure."""
+    rng = random.Random(seed)
+    seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
+    first_pass: _Run | None = None
+    first_fail: _Run | None = None
+    for number in range(runs):
+        schedule = _Schedule(decisions={}) if number == 0 else _Schedule(rng=random.Random(rng.getrandbits(64)))
+        run = yield schedule
+        entry = seen.setdefault(run.outcome, [0, run])
+        entry[0] += 1
+        if run.failure is None and first_pass is None:
+            first_pass = run
+        if run.failure is not None and first_fail is None:
+            first_fail = run
+    outcomes = []
+    for summary, (count, run) in seen.items():
+        if run.failure is not None:
+            run = yield from _shrink(run)
+            if first_fail is not None and first_fail.outcome == summary:
+                first_fail = run
+        outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
+    outcomes.sort(key=lambda o: (-o.count, o.summary))
+    races: tuple[Race, ...] = ()
+    if first_pass is not None and first_fail is not None:
+        neighbours = yield from _probe(first_fail)
+        races = _races(first_pass.calls, first_fail.calls, neighbours)
+    return _Findings(outcomes, first_pass, first_fail, races)
+
+
+def _shrink(failing: _Run) -> Generator[_Schedule, _Run, _Run]:
     """The failing run with the fewest, smallest deviations that still fail with the same outcome."""
     best = failing
     improved = True
@@ -254,7 +315,7 @@ async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resource
                     trial[index] = smaller
                 else:
                     del trial[index]
-                run = await _run_once(workflow, inputs, resources, _Schedule(decisions=trial), check)
+                run = yield _Schedule(decisions=trial)
                 if run.failure is not None and run.outcome == failing.outcome:
                     best, improved = run, True
                     break
@@ -263,26 +324,78 @@ async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resource
     return best
 
 
-def _races(passing: Sequence[Call], failing: Sequence[Call]) -> tuple[Race, ...]:
-    """Pairs of calls on one resource by different nodes, in the passing order, that the failing run made
-    the other way round."""
-    def positions(calls: Sequence[Call]) -> dict[Call, list[int]]:
-        seen: dict[Call, list[int]] = {}
-        for i, call in enumerate(calls):
-            seen.setdefault(call, []).append(i)
-        return seen
+def _probe(failing: _Run) -> Generator[_Schedule, _Run, list[tuple[Call, ...]]]:
+    """The call orders of the shrunk failing run and of its neighbours that fail the same way: the same
+    schedule up to its last deviation (so its deviations still fall on the same calls), with one more
+    deviation after it. A pair of calls that one of them makes in the passing order is not what fails."""
+    decisions = parse_token(failing.token)
+    orders = [failing.calls]
+    budget = MAX_PROBES
+    for index in range(max(decisions, default=-1) + 1, len(failing.options)):
+        for value in range(1, failing.options[index]):
+            if budget == 0:
+                return orders
+            budget -= 1
+            run = yield _Schedule(decisions={**decisions, index: value})
+            if run.failure is not None and run.outcome == failing.outcome:
+                orders.append(run.calls)
+    return orders
 
-    before, after = positions(passing), positions(failing)
+
+_Key = tuple[Call, int]  # a call and how many times its node made the same call before it
+
+
+def _positions(calls: Sequence[Call]) -> dict[_Key, int]:
+    counts: dict[Call, int] = {}
+    positions: dict[_Key, int] = {}
+    for position, call in enumerate(calls):
+        positions[(call, counts.get(call, 0))] = position
+        counts[call] = counts.get(call, 0) + 1
+    return positions
+
+
+def _reversed(passing: Sequence[Call], failing: Sequence[Call]) -> list[tuple[_Key, _Key]]:
+    """Pairs of calls on one resource by different nodes, in the passing order, that ``failing`` made the
+    other way round."""
+    before, after = _positions(passing), _positions(failing)
+    keys = sorted((key for key in before if key in after), key=before.__getitem__)
+    return [(x, y) for i, x in enumerate(keys) for y in keys[i + 1:]
+            if x[0].resource == y[0].resource and x[0].node != y[0].node and after[y] < after[x]]
+
+
+def _races(passing: Sequence[Call], failing: Sequence[Call], orders: Sequence[Sequence[Call]]) -> tuple[Race, ...]:
+    """The pairs the shrunk failing run made out of the passing order that each of its failing neighbours
+    (``orders``) made out of order too: two reads, or two writes whose order never mattered, drop out.
+    When the neighbours leave no pair, all the shrunk run's pairs are named."""
+    candidates = _reversed(passing, failing)
+    kept = [pair for pair in candidates
+            if all(pair in set(_reversed(passing, order)) for order in orders)] or candidates
     found: list[Race] = []
-    for a in before:
-        for b in before:
-            if a.resource != b.resource or a.node == b.node or a not in after or b not in after:
-                continue
-            if before[a][0] < before[b][0] and after[b][0] < after[a][0]:
-                race = Race(a, b)
-                if race not in found:
-                    found.append(race)
+    for x, y in kept:
+        race = Race(x[0], y[0])
+        if race not in found:
+            found.append(race)
     return tuple(found)
+
+
+async def _drive(search: _Search, run: Callable[[_Schedule], Awaitable[_Run]]) -> _Findings:
+    """Run ``search`` by awaiting each schedule's run."""
+    try:
+        schedule = next(search)
+        while True:
+            schedule = search.send(await run(schedule))
+    except StopIteration as done:
+        return done.value
+
+
+def drive_sync(search: _Search, run: Callable[[_Schedule], _Run]) -> _Findings:
+    """Run ``search`` by calling ``run`` for each schedule (a test's runs each start their own loop)."""
+    try:
+        schedule = next(search)
+        while True:
+            schedule = search.send(run(schedule))
+    except StopIteration as done:
+        return done.value
 
 
 async def explore_schedules(workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,
@@ -294,38 +407,28 @@ async def explore_schedules(workflow: Workflow, inputs: Mapping[str, Any] | None
     called for each run so that every schedule starts from the same state); each is wrapped so that its
     awaited calls are schedule points. ``check(result)`` judges a run (raise ``AssertionError`` to fail
     it); by default a run fails when the workflow did not succeed. The first run is the default order.
+    The report keeps the shrunk first failing run's ``WorkflowResult`` (``failing_result``).
     """
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise ValueError(f"explore_schedules(runs=...) must be a positive int, got {runs!r}")
+    check_runs(runs, "explore_schedules(runs=...)")
     if not isinstance(workflow, Workflow):
         raise TypeError(f"explore_schedules needs a built Workflow, got {type(workflow).__name__}")
-    rng = random.Random(seed)
-    seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
-    first_pass: _Run | None = None
-    first_fail: _Run | None = None
-    for number in range(runs):
-        schedule = _Schedule(decisions={}) if number == 0 else _Schedule(rng=random.Random(rng.getrandbits(64)))
-        run = await _run_once(workflow, inputs, resources, schedule, check)
-        entry = seen.setdefault(run.outcome, [0, run])
-        entry[0] += 1
-        if run.failure is None and first_pass is None:
-            first_pass = run
-        if run.failure is not None and first_fail is None:
-            first_fail = run
-    outcomes = []
-    for summary, (count, run) in seen.items():
-        if run.failure is not None:
-            run = await _shrink(workflow, inputs, resources, check, run)
-            if first_fail is not None and first_fail.outcome == summary:
-                first_fail = run
-        outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
-    outcomes.sort(key=lambda o: (-o.count, o.summary))
-    races: tuple[Race, ...] = ()
-    if first_pass is not None and first_fail is not None:
-        races = _races(first_pass.calls, first_fail.calls)
-    return ScheduleReport(workflow.name, runs, seed, tuple(outcomes), races,
+    found = await _drive(_search(runs, seed),
+                         lambda schedule: _run_once(workflow, inputs, resources, schedule, check))
+    return report_of(found, workflow.name, runs, seed)
+
+
+def check_runs(runs: object, what: str) -> None:
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"{what} must be a positive int, got {runs!r}")
+
+
+def report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool = False) -> ScheduleReport:
+    first_pass, first_fail = found.first_pass, found.first_fail
+    return ScheduleReport(name, runs, seed, tuple(found.outcomes), found.races,
                           first_fail.failure if first_fail else None,
-                          first_pass.calls if first_pass else (), first_fail.calls if first_fail else ())
+                          first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
+                          failing_token=first_fail.token if first_fail else None,
+                          failing_result=first_fail.result if first_fail else None, test=test)
 
 
 async def replay_schedule(workflow: Workflow, token: str, inputs: Mapping[str, Any] | None = None, *,
