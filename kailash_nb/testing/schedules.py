@@ -31,7 +31,7 @@ from typing import Any
 
 from kailash_nb.errors import KailashNbError, WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, Workflow, WorkflowResult, virtual_time
-from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, call_policy
+from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, CallPolicy, call_policy
 
 from .mocks import CallTracker, TrackedResource
 
@@ -64,8 +64,8 @@ class Call:
 @dataclass(slots=True, frozen=True)
 class Race:
     """Two calls on one resource by different nodes whose order matters: the passing default order made
-    ``first`` before ``second``, and every failing run seen (the shrunk one and its neighbours that fail
-    the same way) made ``second`` first."""
+    ``first`` before ``second``; the shrunk failing run, and the most runs that failed the same way, made
+    ``second`` first."""
 
     first: Call
     second: Call
@@ -277,6 +277,7 @@ def _search(runs: int, seed: int) -> _Search:
     seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
     first_pass: _Run | None = None
     first_fail: _Run | None = None
+    failing_orders: list[tuple[Call, ...]] = []  # call orders of the runs that failed as the first failure did
     for number in range(runs):
         schedule = _Schedule(decisions={}) if number == 0 else _Schedule(rng=random.Random(rng.getrandbits(64)))
         run = yield schedule
@@ -286,23 +287,27 @@ def _search(runs: int, seed: int) -> _Search:
             first_pass = run
         if run.failure is not None and first_fail is None:
             first_fail = run
+        if first_fail is not None and run.outcome == first_fail.outcome:
+            failing_orders.append(run.calls)
     outcomes = []
     for summary, (count, run) in seen.items():
         if run.failure is not None:
-            run = yield from _shrink(run)
-            if first_fail is not None and first_fail.outcome == summary:
+            first = first_fail is not None and first_fail.outcome == summary
+            run = yield from _shrink(run, failing_orders if first else [])
+            if first:
                 first_fail = run
         outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
     outcomes.sort(key=lambda o: (-o.count, o.summary))
     races: tuple[Race, ...] = ()
     if first_pass is not None and first_fail is not None:
-        neighbours = yield from _probe(first_fail)
-        races = _races(first_pass.calls, first_fail.calls, neighbours)
+        failing_orders += yield from _probe(first_fail)
+        races = _races(first_pass.calls, first_fail.calls, failing_orders)
     return _Findings(outcomes, first_pass, first_fail, races)
 
 
-def _shrink(failing: _Run) -> Generator[_Schedule, _Run, _Run]:
-    """The failing run with the fewest, smallest deviations that still fail with the same outcome."""
+def _shrink(failing: _Run, orders: list[tuple[Call, ...]]) -> Generator[_Schedule, _Run, _Run]:
+    """The failing run with the fewest, smallest deviations that still fail with the same outcome (the
+    call order of each trial that does goes to ``orders``)."""
     best = failing
     improved = True
     while improved:
@@ -317,6 +322,7 @@ def _shrink(failing: _Run) -> Generator[_Schedule, _Run, _Run]:
                     del trial[index]
                 run = yield _Schedule(decisions=trial)
                 if run.failure is not None and run.outcome == failing.outcome:
+                    orders.append(run.calls)
                     best, improved = run, True
                     break
             if improved:
@@ -327,7 +333,7 @@ def _shrink(failing: _Run) -> Generator[_Schedule, _Run, _Run]:
 def _probe(failing: _Run) -> Generator[_Schedule, _Run, list[tuple[Call, ...]]]:
     """The call orders of the shrunk failing run and of its neighbours that fail the same way: the same
     schedule up to its last deviation (so its deviations still fall on the same calls), with one more
-    deviation after it. A pair of calls that one of them makes in the passing order is not what fails."""
+    deviation after it: more evidence of which pairs every such failure makes out of order."""
     decisions = parse_token(failing.token)
     orders = [failing.calls]
     budget = MAX_PROBES
@@ -364,16 +370,29 @@ def _reversed(passing: Sequence[Call], failing: Sequence[Call]) -> list[tuple[_K
 
 
 def _races(passing: Sequence[Call], failing: Sequence[Call], orders: Sequence[Sequence[Call]]) -> tuple[Race, ...]:
-    """The pairs the shrunk failing run made out of the passing order that each of its failing neighbours
-    (``orders``) made out of order too: two reads, or two writes whose order never mattered, drop out.
-    When the neighbours leave no pair, all the shrunk run's pairs are named."""
+    """What raced: of the pairs the shrunk failing run made out of the passing order, those that the most
+    runs failing the same way (``orders``) also made out of order (all of them, when one race makes the
+    failure): two reads, or two writes whose order never mattered, are out of order in some failing runs
+    only, and drop out. Then a pair implied by another through a node's own order goes too: when b's call
+    ran before a's first call, it ran before a's later ones as well."""
     candidates = _reversed(passing, failing)
-    kept = [pair for pair in candidates
-            if all(pair in set(_reversed(passing, order)) for order in orders)] or candidates
+    if not candidates:
+        return ()
+    seen = [set(_reversed(passing, order)) for order in orders]
+    support = {pair: sum(pair in reversed_pairs for reversed_pairs in seen) for pair in candidates}
+    best = max(support.values())
+    kept = [pair for pair in candidates if support[pair] == best]
+    position = _positions(passing)
+
+    def implied(x: _Key, y: _Key) -> bool:
+        return any((x2 != x and x2[0].node == x[0].node and position[x2] < position[x] and y2 == y)
+                   or (y2 != y and y2[0].node == y[0].node and position[y2] > position[y] and x2 == x)
+                   for x2, y2 in kept)
+
     found: list[Race] = []
     for x, y in kept:
         race = Race(x[0], y[0])
-        if race not in found:
+        if not implied(x, y) and race not in found:
             found.append(race)
     return tuple(found)
 
@@ -388,7 +407,7 @@ async def _drive(search: _Search, run: Callable[[_Schedule], Awaitable[_Run]]) -
         return done.value
 
 
-def drive_sync(search: _Search, run: Callable[[_Schedule], _Run]) -> _Findings:
+def _drive_sync(search: _Search, run: Callable[[_Schedule], _Run]) -> _Findings:
     """Run ``search`` by calling ``run`` for each schedule (a test's runs each start their own loop)."""
     try:
         schedule = next(search)
@@ -409,26 +428,57 @@ async def explore_schedules(workflow: Workflow, inputs: Mapping[str, Any] | None
     it); by default a run fails when the workflow did not succeed. The first run is the default order.
     The report keeps the shrunk first failing run's ``WorkflowResult`` (``failing_result``).
     """
-    check_runs(runs, "explore_schedules(runs=...)")
+    _check_runs(runs, "explore_schedules(runs=...)")
     if not isinstance(workflow, Workflow):
         raise TypeError(f"explore_schedules needs a built Workflow, got {type(workflow).__name__}")
     found = await _drive(_search(runs, seed),
                          lambda schedule: _run_once(workflow, inputs, resources, schedule, check))
-    return report_of(found, workflow.name, runs, seed)
+    return _report_of(found, workflow.name, runs, seed)
 
 
-def check_runs(runs: object, what: str) -> None:
+def _check_runs(runs: object, what: str) -> None:
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise ValueError(f"{what} must be a positive int, got {runs!r}")
 
 
-def report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool = False) -> ScheduleReport:
+def _report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool = False) -> ScheduleReport:
     first_pass, first_fail = found.first_pass, found.first_fail
     return ScheduleReport(name, runs, seed, tuple(found.outcomes), found.races,
                           first_fail.failure if first_fail else None,
                           first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
                           failing_token=first_fail.token if first_fail else None,
-                          failing_result=first_fail.result if first_fail else None, test=test)
+                          failing_result=first_fail.result if first_fail and not test else None, test=test)
+
+
+# -- the seam for schedules of something larger than one workflow: a whole test (case_schedules.py) -------
+#: Runs something once under the policy it is given, on a loop of its own; returns its failure or None.
+PolicyRun = Callable[[CallPolicy], BaseException | None]
+
+
+def _error_summary(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _judged(run: PolicyRun, schedule: _Schedule) -> _Run:
+    error = run(schedule)
+    failure = None if error is None else _error_summary(error)
+    return _Run(schedule.token(), error, failure, failure or "passed", tuple(schedule.calls), tuple(schedule.options))
+
+
+def explore_runs(run: PolicyRun, *, runs: int, seed: int, name: str, what: str) -> ScheduleReport:
+    """``explore_schedules`` for what ``run`` runs (each call under a new schedule): a run fails when it
+    returns an exception, and runs failing with the same exception type and first line are one outcome.
+    ``what`` names the option or argument that gave ``runs``, for its error."""
+    _check_runs(runs, what)
+    return _report_of(_drive_sync(_search(runs, seed), lambda schedule: _judged(run, schedule)), name, runs, seed,
+                      test=True)
+
+
+def replay_run(run: PolicyRun, token: str) -> BaseException | None:
+    """``run`` once under the schedule ``token`` names; its failure, or None."""
+    result: BaseException | None = _judged(run, _Schedule(decisions=parse_token(token))).result
+    return result
 
 
 async def replay_schedule(workflow: Workflow, token: str, inputs: Mapping[str, Any] | None = None, *,
