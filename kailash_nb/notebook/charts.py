@@ -144,7 +144,9 @@ def schedule_timeline(report: ScheduleReport) -> Chart:
                               f"{report.workflow!r} passed")
     calls = report.failing_calls
     result = report.failing_result
-    nodes = sorted(result.workflow.nodes) if result is not None else sorted({c.node or "(test)" for c in calls})
+    # rows in plan order, so that the chart reads as the workflow flows; a test's calls, as they first came
+    nodes = list(result.workflow.order) if result is not None else list(dict.fromkeys(c.node or "(test)"
+                                                                                      for c in calls))
     row = {node: index for index, node in enumerate(nodes)}
     fig = _figure(max(6.0, 0.9 * len(calls) + 2.5), max(2.2, 0.55 * len(nodes) + 1.3))
     ax = fig.add_subplot()
