@@ -78,6 +78,11 @@ def replay_test_schedule(case_class: type[AsyncWorkflowTestCase], method: str, t
 def dependence_message(report: ScheduleReport, nodeid: str) -> str:
     """The failure message of a test whose outcome depends on the schedule."""
     token = report.first_failure
+    if token == "s1:":  # the default order: no schedule deviated from what asyncio does
+        return (f"the test passed, but failed when run again whole on virtual time in the default order "
+                f"(schedule s1:): it depends on real time or on state its runs share (class attributes, "
+                f"setUpClass, globals), not on the schedule;\nreplay it with:  pytest "
+                f"--kailash-schedule-replay 's1:' '{nodeid}'\n{report}")
     return (f"the test passed, but its outcome depends on the schedule of the workflows it runs;\n"
             f"replay the first failure with:  pytest --kailash-schedule-replay '{token}' '{nodeid}'\n"
             f"(the token numbers the schedule points of the whole test: which ready node starts first and "

@@ -255,7 +255,8 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
 # It is a generator that yields the schedule to run next and is sent the run it gave, so that a workflow
 # (on the caller's loop, awaited) and a whole test (each run on a fresh loop, called) share every rule.
 
-#: At most this many runs look around the shrunk failing schedule for pairs whose order does not matter.
+#: At most this many runs (and no more than were explored) look around the shrunk failing schedule for
+#: pairs whose order does not matter.
 MAX_PROBES = 200
 
 
@@ -270,9 +271,10 @@ class _Findings:
 _Search = Generator[_Schedule, _Run, _Findings]
 
 
-def _search(runs: int, seed: int) -> _Search:
+def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
     """Run ``runs`` schedules (the first in the default order), shrink each failing outcome's first run,
-    and name the calls whose order makes the first failure."""
+    and name the calls whose order makes the first failure. ``once_if_fixed``: when the default run had
+    nothing to decide (no ready-node choice, no awaited resource call), every schedule is that one: stop."""
     rng = random.Random(seed)
     seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
     first_pass: _Run | None = None
@@ -289,6 +291,8 @@ def _search(runs: int, seed: int) -> _Search:
             first_fail = run
         if first_fail is not None and run.outcome == first_fail.outcome:
             failing_orders.append(run.calls)
+        if once_if_fixed and not run.options:
+            break
     outcomes = []
     for summary, (count, run) in seen.items():
         if run.failure is not None:
@@ -300,7 +304,7 @@ def _search(runs: int, seed: int) -> _Search:
     outcomes.sort(key=lambda o: (-o.count, o.summary))
     races: tuple[Race, ...] = ()
     if first_pass is not None and first_fail is not None:
-        failing_orders += yield from _probe(first_fail)
+        failing_orders += yield from _probe(first_fail, min(MAX_PROBES, runs))
         races = _races(first_pass.calls, first_fail.calls, failing_orders)
     return _Findings(outcomes, first_pass, first_fail, races)
 
@@ -330,13 +334,12 @@ def _shrink(failing: _Run, orders: list[tuple[Call, ...]]) -> Generator[_Schedul
     return best
 
 
-def _probe(failing: _Run) -> Generator[_Schedule, _Run, list[tuple[Call, ...]]]:
+def _probe(failing: _Run, budget: int) -> Generator[_Schedule, _Run, list[tuple[Call, ...]]]:
     """The call orders of the shrunk failing run and of its neighbours that fail the same way: the same
     schedule up to its last deviation (so its deviations still fall on the same calls), with one more
     deviation after it: more evidence of which pairs every such failure makes out of order."""
     decisions = parse_token(failing.token)
     orders = [failing.calls]
-    budget = MAX_PROBES
     for index in range(max(decisions, default=-1) + 1, len(failing.options)):
         for value in range(1, failing.options[index]):
             if budget == 0:
@@ -443,6 +446,7 @@ def _check_runs(runs: object, what: str) -> None:
 
 def _report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool = False) -> ScheduleReport:
     first_pass, first_fail = found.first_pass, found.first_fail
+    runs = sum(outcome.count for outcome in found.outcomes)  # fewer than asked when there was nothing to decide
     return ScheduleReport(name, runs, seed, tuple(found.outcomes), found.races,
                           first_fail.failure if first_fail else None,
                           first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
@@ -469,10 +473,11 @@ def _judged(run: PolicyRun, schedule: _Schedule) -> _Run:
 def explore_runs(run: PolicyRun, *, runs: int, seed: int, name: str, what: str) -> ScheduleReport:
     """``explore_schedules`` for what ``run`` runs (each call under a new schedule): a run fails when it
     returns an exception, and runs failing with the same exception type and first line are one outcome.
-    ``what`` names the option or argument that gave ``runs``, for its error."""
+    When the default run has nothing to decide, it is the only run. ``what`` names the option or argument
+    that gave ``runs``, for its error."""
     _check_runs(runs, what)
-    return _report_of(_drive_sync(_search(runs, seed), lambda schedule: _judged(run, schedule)), name, runs, seed,
-                      test=True)
+    found = _drive_sync(_search(runs, seed, once_if_fixed=True), lambda schedule: _judged(run, schedule))
+    return _report_of(found, name, runs, seed, test=True)
 
 
 def replay_run(run: PolicyRun, token: str) -> BaseException | None:

@@ -116,6 +116,26 @@ def test_each_ran_once():
     assert sorted(RUNS) == ["fails", "plain", "skipped", "xfail"], RUNS
 '''
 
+ONCE = '''
+from kailash_nb.testing import AsyncWorkflowTestCase
+
+RUNS = []
+
+
+class PlainTest(AsyncWorkflowTestCase):
+    async def test_without_a_schedule_point(self):
+        RUNS.append("plain")
+
+    async def test_sharing_state_between_runs(self):
+        RUNS.append("shared")
+        assert RUNS.count("shared") == 1, "this test ran before"
+
+
+def test_runs():
+    # as usual, then once more: with nothing to decide, every schedule is the default one
+    assert RUNS.count("plain") == 2, RUNS
+'''
+
 STRICT = ("-p", "no:cacheprovider", "-p", "no:asyncio", "--strict-markers", "-W", "error::RuntimeWarning")
 
 
@@ -202,6 +222,17 @@ def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: py
     result = run(child, "test_others.py", "-p", "no:randomly", "--kailash-schedules", "10")
     result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
+
+
+def test_a_test_with_nothing_to_decide_runs_once_more_and_shared_state_is_named(child: pytest.Pytester) -> None:
+    child.makepyfile(test_once=ONCE)
+    result = run(child, "test_once.py", "--kailash-schedules", "25")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:): "
+        "it depends on real time or on state its runs share*",
+        "1 schedules of test 'test_once.py::PlainTest::test_sharing_state_between_runs' (seed 0)*",
+    ])
 
 
 @pytest.mark.parametrize(("args", "message"), [
