@@ -136,7 +136,9 @@ def test_runs():
     assert RUNS.count("plain") == 2, RUNS
 '''
 
-STRICT = ("-p", "no:cacheprovider", "-p", "no:asyncio", "--strict-markers", "-W", "error::RuntimeWarning")
+# pytest-randomly, where installed, would reorder the child's tests: some check what ran before them
+STRICT = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly", "--strict-markers",
+          "-W", "error::RuntimeWarning")
 
 
 @pytest.fixture
@@ -219,7 +221,7 @@ def test_the_seed_option_changes_the_schedules_and_the_report_says_it(child: pyt
 
 def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: pytest.Pytester) -> None:
     child.makepyfile(test_others=OTHERS)
-    result = run(child, "test_others.py", "-p", "no:randomly", "--kailash-schedules", "10")
+    result = run(child, "test_others.py", "--kailash-schedules", "10")
     result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
 
