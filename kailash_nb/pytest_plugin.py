@@ -44,7 +44,7 @@ _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kailash_nb", "kailash_nb seeded schedules")
+    group = parser.getgroup("kailash_nb", "kailash_nb")
     group.addoption("--kailash-schedules", type=_schedule_runs, default=None, metavar="N",
                     help="re-run each passing AsyncWorkflowTestCase test under N seeded schedules on virtual time "
                          "and fail it with the token of the first failing one")
@@ -79,15 +79,16 @@ def pytest_configure(config: pytest.Config) -> None:
         from kailash_nb.runner.nbval_hooks import NbvalHooks
 
         config.pluginmanager.register(NbvalHooks(config), "kailash-nb-nbval")
-    runs, replay = config.getoption("kailash_schedules"), config.getoption("kailash_schedule_replay")
+    runs = config.getoption("kailash_schedules", default=None)
+    replay = config.getoption("kailash_schedule_replay", default=None)
     if runs is not None and replay is not None:
         raise pytest.UsageError("--kailash-schedules explores schedules and --kailash-schedule-replay replays one: "
                                 "give one of them")
     if runs is not None or replay is not None:
         from kailash_nb.testing.case_schedules import ScheduleOption
 
-        config.pluginmanager.register(ScheduleOption(runs, config.getoption("kailash_schedule_seed"), replay),
-                                      "kailash-nb-schedules")
+        seed = config.getoption("kailash_schedule_seed", default=0)
+        config.pluginmanager.register(ScheduleOption(runs, seed, replay), "kailash-nb-schedules")
 
 
 @pytest.fixture
