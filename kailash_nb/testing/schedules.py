@@ -12,7 +12,10 @@ written as a short token: ``s1:`` and the decisions that deviate from the defaul
 separated by ``.`` (``s1:3=1.7=2``; ``s1:`` alone is the default order). The same token replays the same
 order of node starts and calls, and so the same result. Before a failing schedule is reported it is
 shrunk: deviations are dropped or lowered while the run still fails the same way, so the token shows the
-fewest that matter.
+fewest that matter. What raced is the pairs of calls that the shrunk run made out of the default order and
+that the runs failing the same way (those explored, and the shrunk schedule with one more deviation after
+its last) also made out of order: two reads, which do not race, drop out without the kit knowing which
+method reads.
 
 Limits: calls that are not awaited (a sync ``Mock()`` method) are not reordered, and neither is what
 happens inside one await of a C-level client; real I/O during a run makes replays as exact as the
