@@ -13,7 +13,9 @@ one after the other. It replays with the same test (``pytest --kailash-schedule-
 path::Class::test``); ``replay_schedule(workflow, TOKEN)`` gives the same interleaving only for a test
 that runs one workflow and makes no awaited mock call of its own before it.
 
-What is shared between runs is not reset: class attributes, ``setUpClass`` state, module globals.
+What is shared between runs is not reset: class attributes, ``setUpClass`` state, module globals. A
+function-style test that uses the ``workflow_case`` fixture is left alone: pytest cannot make its fixtures
+afresh for each run.
 """
 
 from __future__ import annotations
