@@ -112,8 +112,12 @@ def test_plain_function():
     RUNS.append("plain")
 
 
+async def test_function_style(workflow_case):
+    RUNS.append("function")
+
+
 def test_each_ran_once():
-    assert sorted(RUNS) == ["fails", "plain", "skipped", "xfail"], RUNS
+    assert sorted(RUNS) == ["fails", "function", "plain", "skipped", "xfail"], RUNS
 '''
 
 ONCE = '''
@@ -222,7 +226,7 @@ def test_the_seed_option_changes_the_schedules_and_the_report_says_it(child: pyt
 def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: pytest.Pytester) -> None:
     child.makepyfile(test_others=OTHERS)
     result = run(child, "test_others.py", "--kailash-schedules", "10")
-    result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
 
 
