@@ -15,6 +15,10 @@
   images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
+- ``--kailash-schedules N [--kailash-schedule-seed S]``: each ``AsyncWorkflowTestCase`` test that passes is
+  re-run whole under N seeded schedules on virtual time and fails with the token of the first failing one;
+  ``--kailash-schedule-replay TOKEN`` runs the selected tests under that one schedule (see
+  ``kailash_nb.testing.case_schedules``).
 
 Importing this module stays cheap (it is loaded by every pytest run where kailash_nb is installed): the
 testing kit and the PostgreSQL fixture are imported when a fixture is first used. Markers such as
@@ -23,6 +27,7 @@ testing kit and the PostgreSQL fixture are imported when a fixture is first used
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import inspect
@@ -38,12 +43,52 @@ if TYPE_CHECKING:
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kailash_nb", "kailash_nb")
+    group.addoption("--kailash-schedules", type=_schedule_runs, default=None, metavar="N",
+                    help="re-run each passing AsyncWorkflowTestCase test under N seeded schedules on virtual time "
+                         "and fail it with the token of the first failing one")
+    group.addoption("--kailash-schedule-seed", type=int, default=0, metavar="S",
+                    help="seed of the schedules of --kailash-schedules (default 0)")
+    group.addoption("--kailash-schedule-replay", type=_schedule_token, default=None, metavar="TOKEN",
+                    help="run the selected AsyncWorkflowTestCase tests under the schedule TOKEN that "
+                         "--kailash-schedules printed, on virtual time")
+
+
+def _schedule_runs(value: str) -> int:
+    runs = int(value) if value.strip().isdigit() else 0
+    if runs < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of schedules per test, such as 20; got {value!r}")
+    return runs
+
+
+def _schedule_token(value: str) -> str:
+    from kailash_nb.testing.schedules import ScheduleTokenError, parse_token
+
+    try:
+        parse_token(value)
+    except ScheduleTokenError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value.strip()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook."""
+    """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook.
+    With ``--kailash-schedules`` or ``--kailash-schedule-replay``: their hooks."""
     if config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False):
         from kailash_nb.runner.nbval_hooks import NbvalHooks
 
         config.pluginmanager.register(NbvalHooks(config), "kailash-nb-nbval")
+    runs = config.getoption("kailash_schedules", default=None)
+    replay = config.getoption("kailash_schedule_replay", default=None)
+    if runs is not None and replay is not None:
+        raise pytest.UsageError("--kailash-schedules explores schedules and --kailash-schedule-replay replays one: "
+                                "give one of them")
+    if runs is not None or replay is not None:
+        from kailash_nb.testing.case_schedules import ScheduleOption
+
+        seed = config.getoption("kailash_schedule_seed", default=0)
+        config.pluginmanager.register(ScheduleOption(runs, seed, replay), "kailash-nb-schedules")
 
 
 @pytest.fixture

@@ -140,8 +140,9 @@ def bench(line: str) -> None:
 @argument("--inputs", default=None, metavar="EXPR", help="as for run; takes the rest of the line")
 def schedules(line: str) -> None:
     """Run workflow NAME under N seeded schedules on virtual time (``explore_schedules``) and show the
-    outcomes with their counts, the replay token of each failing one and the calls that raced. A resource
-    registered with a factory gets a fresh instance for each schedule; instances and mocks are shared.
+    outcomes with their counts, the replay token of each failing one, the calls that raced and the
+    timeline of the first failing schedule (its calls step by step). A resource registered with a factory
+    gets a fresh instance for each schedule; instances and mocks are shared.
     """
 
 

@@ -20,6 +20,7 @@ from .display import METADATA_KEY
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from kailash_nb.testing import ScheduleReport
     from kailash_nb.workflow import Workflow, WorkflowResult
 
 _STATUS_COLORS = {"success": "#4c9a2a", "failed": "#c0392b", "skipped": "#95a5a6", "cancelled": "#e67e22"}
@@ -131,6 +132,65 @@ def timeline(result: WorkflowResult) -> Chart:
                  stable=result.virtual_time, varies=None if result.virtual_time else "durations")
 
 
+def schedule_timeline(report: ScheduleReport) -> Chart:
+    """The first failing schedule of a report, step by step: one row per node, a dot for each resource call
+    in the order the (shrunk) schedule let the calls through, the racing calls in red, each race joined
+    from the call that ran first. Node timings are no help here: on virtual time, nodes that never sleep
+    all start and end at 0 s. The steps are the same on every run, so the chart is stable."""
+    if report.first_failure is None:
+        from .errors import MagicUsageError
+
+        raise MagicUsageError(f"no failing schedule to draw: all {report.runs} schedules of "
+                              f"{report.workflow!r} passed")
+    calls = report.failing_calls
+    result = report.failing_result
+    # rows in plan order, so that the chart reads as the workflow flows; a test's calls, as they first came
+    nodes = list(result.workflow.order) if result is not None else list(dict.fromkeys(c.node or "(test)"
+                                                                                      for c in calls))
+    row = {node: index for index, node in enumerate(nodes)}
+    fig = _figure(max(6.0, 0.9 * len(calls) + 2.5), max(2.2, 0.55 * len(nodes) + 1.3))
+    ax = fig.add_subplot()
+    several = len({call.resource for call in calls}) > 1
+    steps: dict[str, list[int]] = {}
+    for step, call in enumerate(calls, start=1):
+        steps.setdefault(call.node or "(test)", []).append(step)
+    for node, taken in steps.items():
+        ax.plot([taken[0], taken[-1]], [row[node]] * 2, color="#c8d3df", linewidth=6, solid_capstyle="round",
+                zorder=1)
+    racing: set[int] = set()
+    for race in report.races:
+        ran_first = next((i for i, c in enumerate(calls, start=1) if c == race.second), None)
+        overtaken = next((i for i, c in enumerate(calls, start=1) if c == race.first and ran_first is not None
+                          and i > ran_first), None)
+        if ran_first is None or overtaken is None:
+            continue
+        racing |= {ran_first, overtaken}
+        ax.annotate("", xy=(overtaken, row[race.first.node or "(test)"]),
+                    xytext=(ran_first, row[race.second.node or "(test)"]),
+                    arrowprops={"arrowstyle": "->", "color": "#c0392b", "linestyle": "--", "shrinkA": 7,
+                                "shrinkB": 7}, zorder=2)
+    for step, call in enumerate(calls, start=1):
+        y = row[call.node or "(test)"]
+        ax.scatter([step], [y], s=70, color="#c0392b" if step in racing else "#3b6ea5", zorder=3)
+        ax.text(step, y - 0.22, f"{call.resource}.{call.method}" if several else call.method, ha="center",
+                va="bottom", fontsize=8)
+    statuses = result.node_status if result is not None else {}
+    ax.set_yticks(range(len(nodes)), labels=nodes)
+    for label in ax.get_yticklabels():
+        label.set_color(_STATUS_COLORS.get(statuses.get(label.get_text(), ""), "#333333"))
+    ax.set_ylim(len(nodes) - 0.4, -0.7)
+    ax.set_xlim(0.3, max(len(calls), 1) + 0.7)
+    ax.xaxis.set_major_locator(_integer_ticks())
+    ax.set_xlabel("resource calls, in the order the failing schedule let them through (red: what raced)")
+    what = f"{'test' if report.test else 'workflow'} {report.workflow!r}"
+    failure = report.failure or ""
+    failure = failure if len(failure) <= 70 else failure[:67] + "..."
+    ax.set_title(f"schedule {report.first_failure} of {what}\n{failure}", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return Chart(fig, f"failing schedule {report.first_failure} of {what}", kind="schedule", stable=True)
+
+
 def _integer_ticks() -> Any:
     from matplotlib.ticker import MaxNLocator
 
@@ -170,12 +230,16 @@ def series_chart(values: Sequence[float], title: str, ylabel: str = "value") -> 
 
 
 def chart_for(obj: Any) -> Chart:
-    """The chart of a WorkflowResult, a Workflow, a bench report or an assertion result with samples
-    (or a ``ConvergenceError``, through its ``result``)."""
+    """The chart of a WorkflowResult, a Workflow, a bench report, a ScheduleReport with a failure (its
+    failing schedule) or an assertion result with samples (or a ``ConvergenceError``, through its
+    ``result``)."""
+    from kailash_nb.testing import ScheduleReport
     from kailash_nb.workflow import Workflow, WorkflowResult
 
     if isinstance(obj, WorkflowResult):
         return timeline(obj)
+    if isinstance(obj, ScheduleReport):
+        return schedule_timeline(obj)
     if isinstance(obj, Workflow):
         return workflow_graph(obj)
     if isinstance(obj, BaseException) and hasattr(obj, "result"):

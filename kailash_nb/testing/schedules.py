@@ -12,7 +12,10 @@ written as a short token: ``s1:`` and the decisions that deviate from the defaul
 separated by ``.`` (``s1:3=1.7=2``; ``s1:`` alone is the default order). The same token replays the same
 order of node starts and calls, and so the same result. Before a failing schedule is reported it is
 shrunk: deviations are dropped or lowered while the run still fails the same way, so the token shows the
-fewest that matter.
+fewest that matter. What raced is the pairs of calls that the shrunk run made out of the default order and
+that the runs failing the same way (those explored, and the shrunk schedule with one more deviation after
+its last) also made out of order: two reads, which do not race, drop out without the kit knowing which
+method reads.
 
 Limits: calls that are not awaited (a sync ``Mock()`` method) are not reordered, and neither is what
 happens inside one await of a C-level client; real I/O during a run makes replays as exact as the
@@ -25,13 +28,13 @@ import asyncio
 import inspect
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kailash_nb.errors import KailashNbError, WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, Workflow, WorkflowResult, virtual_time
-from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, call_policy
+from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, CallPolicy, call_policy
 
 from .mocks import CallTracker, TrackedResource
 
@@ -57,13 +60,15 @@ class Call:
     method: str
 
     def __str__(self) -> str:
-        return f"{self.resource}.{self.method} by node {self.node!r}"
+        who = "the test" if self.node is None else f"node {self.node!r}"
+        return f"{self.resource}.{self.method} by {who}"
 
 
 @dataclass(slots=True, frozen=True)
 class Race:
-    """Two calls on one resource by different nodes whose order differs between a passing and a failing
-    schedule: in the failing one, ``second`` came before ``first``."""
+    """Two calls on one resource by different nodes whose order matters: the passing default order made
+    ``first`` before ``second``; the shrunk failing run, and the most runs that failed the same way, made
+    ``second`` first."""
 
     first: Call
     second: Call
@@ -75,10 +80,11 @@ class Race:
 @dataclass(slots=True)
 class _Run:
     token: str
-    result: WorkflowResult
+    result: Any  # the WorkflowResult of a workflow's run; for a test's run, its exception or None
     failure: str | None  # why the run failed (its check, or the workflow's errors), or None
     outcome: str
     calls: tuple[Call, ...]
+    options: tuple[int, ...] = ()  # how many values each decision of the run could take
 
 
 @dataclass(slots=True, frozen=True)
@@ -103,7 +109,11 @@ class ScheduleReport:
     races: tuple[Race, ...] = ()
     failure: str | None = None  # the first failing outcome's reason
     passing_calls: tuple[Call, ...] = field(default=(), repr=False)
-    failing_calls: tuple[Call, ...] = field(default=(), repr=False)
+    failing_calls: tuple[Call, ...] = field(default=(), repr=False)  # of the shrunk first failing run
+    failing_token: str | None = None  # the shrunk first failing run's token
+    #: The shrunk first failing run's WorkflowResult (``None`` for a test's schedules, or when all passed).
+    failing_result: WorkflowResult | None = field(default=None, repr=False, compare=False)
+    test: bool = False  # the schedules were of a whole test (``pytest --kailash-schedules``), not a workflow
 
     @property
     def ok(self) -> bool:
@@ -115,11 +125,14 @@ class ScheduleReport:
 
     @property
     def first_failure(self) -> str | None:
-        """The token of the first failing outcome, or ``None`` when every schedule passed."""
+        """The (shrunk) token of the first failing schedule found, or ``None`` when every schedule passed."""
+        if self.failing_token is not None:
+            return self.failing_token
         return self.failing[0].token if self.failing else None
 
     def __str__(self) -> str:
-        lines = [f"{self.runs} schedules of workflow {self.workflow!r} (seed {self.seed}): "
+        what = "test" if self.test else "workflow"
+        lines = [f"{self.runs} schedules of {what} {self.workflow!r} (seed {self.seed}): "
                  f"{len(self.outcomes)} distinct outcome(s), {sum(o.count for o in self.failing)} failing run(s)"]
         for outcome in self.outcomes:
             mark = "FAIL" if outcome.failed else "ok  "
@@ -156,12 +169,14 @@ class _Schedule:
         self.rng = rng
         self.given = dict(decisions or {})
         self.made: dict[int, int] = {}
+        self.options: list[int] = []  # how many values each decision could take
         self.index = 0
         self.calls: list[Call] = []
 
     def _decide(self, options: int) -> int:
         index = self.index
         self.index += 1
+        self.options.append(options)
         if self.rng is not None:
             value = self.rng.randrange(1, options) if options > 1 and self.rng.random() < DEVIATION else 0
         else:
@@ -236,12 +251,70 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
         except AssertionError as error:
             failure = f"check failed: {error}"
             outcome = f"{outcome} | {failure}"
-    return _Run(schedule.token(), result, failure, outcome, tuple(schedule.calls))
+    return _Run(schedule.token(), result, failure, outcome, tuple(schedule.calls), tuple(schedule.options))
 
 
-async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resources: Mapping[str, Any] | None,
-                  check: Callable[[WorkflowResult], Any] | None, failing: _Run) -> _Run:
-    """The failing run with the fewest, smallest deviations that still fail with the same outcome."""
+# -- the search: one implementation of exploring, shrinking and naming the race, driven by whoever runs ------
+# It is a generator that yields the schedule to run next and is sent the run it gave, so that a workflow
+# (on the caller's loop, awaited) and a whole test (each run on a fresh loop, called) share every rule.
+
+#: At most this many runs (and no more than were explored) look around the shrunk failing schedule for
+#: pairs whose order does not matter.
+MAX_PROBES = 200
+
+
+@dataclass(slots=True)
+class _Findings:
+    outcomes: list[Outcome]
+    first_pass: _Run | None
+    first_fail: _Run | None  # shrunk
+    races: tuple[Race, ...]
+
+
+_Search = Generator[_Schedule, _Run, _Findings]
+
+
+def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
+    """Run ``runs`` schedules (the first in the default order), shrink each failing outcome's first run,
+    and name the calls whose order makes the first failure. ``once_if_fixed``: when the default run had
+    nothing to decide (no ready-node choice, no awaited resource call), every schedule is that one: stop."""
+    rng = random.Random(seed)
+    seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
+    first_pass: _Run | None = None
+    first_fail: _Run | None = None
+    failing_orders: list[tuple[Call, ...]] = []  # call orders of the runs that failed as the first failure did
+    for number in range(runs):
+        schedule = _Schedule(decisions={}) if number == 0 else _Schedule(rng=random.Random(rng.getrandbits(64)))
+        run = yield schedule
+        entry = seen.setdefault(run.outcome, [0, run])
+        entry[0] += 1
+        if run.failure is None and first_pass is None:
+            first_pass = run
+        if run.failure is not None and first_fail is None:
+            first_fail = run
+        if first_fail is not None and run.outcome == first_fail.outcome:
+            failing_orders.append(run.calls)
+        if once_if_fixed and not run.options:
+            break
+    outcomes = []
+    for summary, (count, run) in seen.items():
+        if run.failure is not None:
+            first = first_fail is not None and first_fail.outcome == summary
+            run = yield from _shrink(run, failing_orders if first else [])
+            if first:
+                first_fail = run
+        outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
+    outcomes.sort(key=lambda o: (-o.count, o.summary))
+    races: tuple[Race, ...] = ()
+    if first_pass is not None and first_fail is not None:
+        failing_orders += yield from _probe(first_fail, min(MAX_PROBES, runs))
+        races = _races(first_pass.calls, first_fail.calls, failing_orders)
+    return _Findings(outcomes, first_pass, first_fail, races)
+
+
+def _shrink(failing: _Run, orders: list[tuple[Call, ...]]) -> Generator[_Schedule, _Run, _Run]:
+    """The failing run with the fewest, smallest deviations that still fail with the same outcome (the
+    call order of each trial that does goes to ``orders``)."""
     best = failing
     improved = True
     while improved:
@@ -254,8 +327,9 @@ async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resource
                     trial[index] = smaller
                 else:
                     del trial[index]
-                run = await _run_once(workflow, inputs, resources, _Schedule(decisions=trial), check)
+                run = yield _Schedule(decisions=trial)
                 if run.failure is not None and run.outcome == failing.outcome:
+                    orders.append(run.calls)
                     best, improved = run, True
                     break
             if improved:
@@ -263,26 +337,90 @@ async def _shrink(workflow: Workflow, inputs: Mapping[str, Any] | None, resource
     return best
 
 
-def _races(passing: Sequence[Call], failing: Sequence[Call]) -> tuple[Race, ...]:
-    """Pairs of calls on one resource by different nodes, in the passing order, that the failing run made
-    the other way round."""
-    def positions(calls: Sequence[Call]) -> dict[Call, list[int]]:
-        seen: dict[Call, list[int]] = {}
-        for i, call in enumerate(calls):
-            seen.setdefault(call, []).append(i)
-        return seen
+def _probe(failing: _Run, budget: int) -> Generator[_Schedule, _Run, list[tuple[Call, ...]]]:
+    """The call orders of the shrunk failing run and of its neighbours that fail the same way: the same
+    schedule up to its last deviation (so its deviations still fall on the same calls), with one more
+    deviation after it: more evidence of which pairs every such failure makes out of order."""
+    decisions = parse_token(failing.token)
+    orders = [failing.calls]
+    for index in range(max(decisions, default=-1) + 1, len(failing.options)):
+        for value in range(1, failing.options[index]):
+            if budget == 0:
+                return orders
+            budget -= 1
+            run = yield _Schedule(decisions={**decisions, index: value})
+            if run.failure is not None and run.outcome == failing.outcome:
+                orders.append(run.calls)
+    return orders
 
-    before, after = positions(passing), positions(failing)
+
+_Key = tuple[Call, int]  # a call and how many times its node made the same call before it
+
+
+def _positions(calls: Sequence[Call]) -> dict[_Key, int]:
+    counts: dict[Call, int] = {}
+    positions: dict[_Key, int] = {}
+    for position, call in enumerate(calls):
+        positions[(call, counts.get(call, 0))] = position
+        counts[call] = counts.get(call, 0) + 1
+    return positions
+
+
+def _reversed(passing: Sequence[Call], failing: Sequence[Call]) -> list[tuple[_Key, _Key]]:
+    """Pairs of calls on one resource by different nodes, in the passing order, that ``failing`` made the
+    other way round."""
+    before, after = _positions(passing), _positions(failing)
+    keys = sorted((key for key in before if key in after), key=before.__getitem__)
+    return [(x, y) for i, x in enumerate(keys) for y in keys[i + 1:]
+            if x[0].resource == y[0].resource and x[0].node != y[0].node and after[y] < after[x]]
+
+
+def _races(passing: Sequence[Call], failing: Sequence[Call], orders: Sequence[Sequence[Call]]) -> tuple[Race, ...]:
+    """What raced: of the pairs the shrunk failing run made out of the passing order, those that the most
+    runs failing the same way (``orders``) also made out of order (all of them, when one race makes the
+    failure): two reads, or two writes whose order never mattered, are out of order in some failing runs
+    only, and drop out. Then a pair implied by another through a node's own order goes too: when b's call
+    ran before a's first call, it ran before a's later ones as well."""
+    candidates = _reversed(passing, failing)
+    if not candidates:
+        return ()
+    seen = [set(_reversed(passing, order)) for order in orders]
+    support = {pair: sum(pair in reversed_pairs for reversed_pairs in seen) for pair in candidates}
+    best = max(support.values())
+    kept = [pair for pair in candidates if support[pair] == best]
+    position = _positions(passing)
+
+    def implied(x: _Key, y: _Key) -> bool:
+        return any((x2 != x and x2[0].node == x[0].node and position[x2] < position[x] and y2 == y)
+                   or (y2 != y and y2[0].node == y[0].node and position[y2] > position[y] and x2 == x)
+                   for x2, y2 in kept)
+
     found: list[Race] = []
-    for a in before:
-        for b in before:
-            if a.resource != b.resource or a.node == b.node or a not in after or b not in after:
-                continue
-            if before[a][0] < before[b][0] and after[b][0] < after[a][0]:
-                race = Race(a, b)
-                if race not in found:
-                    found.append(race)
+    for x, y in kept:
+        race = Race(x[0], y[0])
+        if not implied(x, y) and race not in found:
+            found.append(race)
     return tuple(found)
+
+
+async def _drive(search: _Search, run: Callable[[_Schedule], Awaitable[_Run]]) -> _Findings:
+    """Run ``search`` by awaiting each schedule's run."""
+    try:
+        schedule = next(search)
+        while True:
+            schedule = search.send(await run(schedule))
+    except StopIteration as done:
+        return done.value
+
+
+def _drive_sync(search: _Search, run: Callable[[_Schedule], _Run]) -> _Findings:
+    """Run ``search`` by calling ``run`` for each schedule (a test's runs each start their own loop)."""
+    try:
+        schedule = next(search)
+        while True:
+            schedule = search.send(run(schedule))
+    except StopIteration as done:
+        return done.value
 
 
 async def explore_schedules(workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,
@@ -294,38 +432,61 @@ async def explore_schedules(workflow: Workflow, inputs: Mapping[str, Any] | None
     called for each run so that every schedule starts from the same state); each is wrapped so that its
     awaited calls are schedule points. ``check(result)`` judges a run (raise ``AssertionError`` to fail
     it); by default a run fails when the workflow did not succeed. The first run is the default order.
+    The report keeps the shrunk first failing run's ``WorkflowResult`` (``failing_result``).
     """
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise ValueError(f"explore_schedules(runs=...) must be a positive int, got {runs!r}")
+    _check_runs(runs, "explore_schedules(runs=...)")
     if not isinstance(workflow, Workflow):
         raise TypeError(f"explore_schedules needs a built Workflow, got {type(workflow).__name__}")
-    rng = random.Random(seed)
-    seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
-    first_pass: _Run | None = None
-    first_fail: _Run | None = None
-    for number in range(runs):
-        schedule = _Schedule(decisions={}) if number == 0 else _Schedule(rng=random.Random(rng.getrandbits(64)))
-        run = await _run_once(workflow, inputs, resources, schedule, check)
-        entry = seen.setdefault(run.outcome, [0, run])
-        entry[0] += 1
-        if run.failure is None and first_pass is None:
-            first_pass = run
-        if run.failure is not None and first_fail is None:
-            first_fail = run
-    outcomes = []
-    for summary, (count, run) in seen.items():
-        if run.failure is not None:
-            run = await _shrink(workflow, inputs, resources, check, run)
-            if first_fail is not None and first_fail.outcome == summary:
-                first_fail = run
-        outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
-    outcomes.sort(key=lambda o: (-o.count, o.summary))
-    races: tuple[Race, ...] = ()
-    if first_pass is not None and first_fail is not None:
-        races = _races(first_pass.calls, first_fail.calls)
-    return ScheduleReport(workflow.name, runs, seed, tuple(outcomes), races,
+    found = await _drive(_search(runs, seed),
+                         lambda schedule: _run_once(workflow, inputs, resources, schedule, check))
+    return _report_of(found, workflow.name, runs, seed)
+
+
+def _check_runs(runs: object, what: str) -> None:
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"{what} must be a positive int, got {runs!r}")
+
+
+def _report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool = False) -> ScheduleReport:
+    first_pass, first_fail = found.first_pass, found.first_fail
+    runs = sum(outcome.count for outcome in found.outcomes)  # fewer than asked when there was nothing to decide
+    return ScheduleReport(name, runs, seed, tuple(found.outcomes), found.races,
                           first_fail.failure if first_fail else None,
-                          first_pass.calls if first_pass else (), first_fail.calls if first_fail else ())
+                          first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
+                          failing_token=first_fail.token if first_fail else None,
+                          failing_result=first_fail.result if first_fail and not test else None, test=test)
+
+
+# -- the seam for schedules of something larger than one workflow: a whole test (case_schedules.py) -------
+#: Runs something once under the policy it is given, on a loop of its own; returns its failure or None.
+PolicyRun = Callable[[CallPolicy], BaseException | None]
+
+
+def _error_summary(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _judged(run: PolicyRun, schedule: _Schedule) -> _Run:
+    error = run(schedule)
+    failure = None if error is None else _error_summary(error)
+    return _Run(schedule.token(), error, failure, failure or "passed", tuple(schedule.calls), tuple(schedule.options))
+
+
+def explore_runs(run: PolicyRun, *, runs: int, seed: int, name: str, what: str) -> ScheduleReport:
+    """``explore_schedules`` for what ``run`` runs (each call under a new schedule): a run fails when it
+    returns an exception, and runs failing with the same exception type and first line are one outcome.
+    When the default run has nothing to decide, it is the only run. ``what`` names the option or argument
+    that gave ``runs``, for its error."""
+    _check_runs(runs, what)
+    found = _drive_sync(_search(runs, seed, once_if_fixed=True), lambda schedule: _judged(run, schedule))
+    return _report_of(found, name, runs, seed, test=True)
+
+
+def replay_run(run: PolicyRun, token: str) -> BaseException | None:
+    """``run`` once under the schedule ``token`` names; its failure, or None."""
+    result: BaseException | None = _judged(run, _Schedule(decisions=parse_token(token))).result
+    return result
 
 
 async def replay_schedule(workflow: Workflow, token: str, inputs: Mapping[str, Any] | None = None, *,

@@ -139,6 +139,50 @@ def test_charts_render_png_for_results_workflows_benches_and_assertion_results()
         chart_for(3)
 
 
+def test_a_failing_schedule_report_charts_its_shrunk_schedule_step_by_step() -> None:
+    from kailash_nb.notebook.errors import MagicUsageError
+    from kailash_nb.testing import explore_schedules
+
+    class Store:
+        def __init__(self) -> None:
+            self.count = 0
+
+        async def get(self) -> int:
+            return self.count
+
+        async def put(self, value: int) -> None:
+            self.count = value
+
+    def counter(code: str):  # type: ignore[no-untyped-def]
+        return AsyncWorkflowBuilder("counter").add_async_code("a", code).add_async_code("b", code).build()
+
+    racy = "store = await get_resource('store')\nawait store.put(await store.get() + 1)\nresult = {}"
+    passing = asyncio.run(explore_schedules(counter(racy), resources={"store": Store}, runs=30,
+                                            check=lambda result: None))
+    assert passing.ok  # the check looks at nothing: every run passes, and there is no failing schedule to draw
+    with pytest.raises(MagicUsageError, match="no failing schedule to draw: all 30 schedules of 'counter' passed"):
+        chart_for(passing)
+    stores: list[Store] = []
+
+    def store() -> Store:
+        stores.append(Store())
+        return stores[-1]
+
+    def both_counted(result: object) -> None:
+        assert stores[-1].count == 2, f"count is {stores[-1].count}"
+
+    report = asyncio.run(explore_schedules(counter(racy), resources={"store": store}, runs=30, check=both_counted))
+    chart = chart_for(report)
+    assert repr(chart) == f"<Chart: failing schedule {report.first_failure} of workflow 'counter'>"
+    assert chart._repr_mimebundle_()[1] == {"kailash_nb": {"chart": "schedule", "stable": True}}
+    assert chart.png() == chart_for(report).png()  # the same report draws the same picture
+    axes = chart.figure.axes[0]
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["a", "b"]
+    assert [text.get_text() for text in axes.texts if text.get_text()] == ["get", "get", "put", "put"]
+    assert len(axes.texts) == 5  # and one arrow: from the call that ran first to the one it overtook
+    assert "count is 1" in axes.get_title()
+
+
 def test_node_output_and_static_explore_are_stable_text() -> None:
     assert repr(NodeOutput("wf", "n", {"b": 2, "a": [1]}, duration=0.5)).splitlines() == [
         "node 'n' of workflow 'wf': output", "key value", "  a   [1]", "  b     2"]

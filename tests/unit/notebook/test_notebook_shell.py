@@ -64,7 +64,13 @@ def test_loading_twice_registers_once_and_unloading_removes_everything(shell: In
     assert len(post) == 1
     formatter = shell.display_formatter.mimebundle_formatter
     assert formatter.lookup_by_type(WorkflowResult)
+    shows_itself = shell.display_formatter.ipython_display_formatter
+    from kailash_nb.testing import ScheduleReport
+
+    assert shows_itself.lookup_by_type(ScheduleReport)
     unload_ipython_extension(shell)
+    with pytest.raises(KeyError):
+        shows_itself.lookup_by_type(ScheduleReport)
     assert "kailash" not in shell.magics_manager.magics["line"]
     assert "kailash" not in shell.magics_manager.magics["cell"]
     assert not [t for t in shell.input_transformers_post if getattr(t, "__module__", "").startswith("kailash_nb")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 from notebook_cells import raised, run
 
 from kailash_nb.notebook.charts import timeline
@@ -91,7 +92,12 @@ def test_schedules_and_replay_magics_find_and_replay_a_lost_update(shell: Intera
     assert report.runs == 60 and not report.ok
     assert "AssertionError: count is 1" in report.failing[0].summary
     assert any("store.put" in str(race) for race in report.races)
-    text, _ = shell.display_formatter.format(report)
-    assert "[replay: s1:" in text["text/plain"] and "<table>" in text["text/html"]
+    with capture_output() as shown:  # what the cell showed: the report, then its failing schedule's timeline
+        assert shell.display_formatter.format(report) == ({}, {})
+    [table, chart] = [output.data for output in shown.outputs]
+    assert "[replay: s1:" in table["text/plain"] and "<table>" in table["text/html"]
+    assert chart["text/plain"] == f"<Chart: failing schedule {report.first_failure} of workflow 'notebook'>"
+    assert shown.outputs[1].metadata == {"kailash_nb": {"chart": "schedule", "stable": True}}
+    assert chart["image/png"]
     assert raised(results[5]) is None
     assert shell.user_ns["replayed"].node_status["total"] == "failed"

@@ -15,6 +15,7 @@ from kailash_nb.testing import (
     explore_schedules,
     replay_schedule,
 )
+from kailash_nb.testing.schedules import Call, Race, _races
 from kailash_nb.workflow import AsyncWorkflowBuilder, WorkflowResult
 
 
@@ -72,10 +73,48 @@ def test_a_read_modify_write_race_is_found_shrunk_and_named() -> None:
     [failing] = report.failing
     assert "count is 1, expected 2" in failing.summary
     assert failing.token == "s1:2=1"  # one deviation: a task lets the other run once at one call
-    assert "store.put by node 'a' against store.get by node 'b'" in [str(race) for race in report.races]
+    # b read before a wrote: the race; the two reads, and the two writes (both write 1), are not named
+    assert [str(race) for race in report.races] == ["store.put by node 'a' against store.get by node 'b'"]
     text = str(report)
     assert "[replay: s1:2=1]" in text and "what raced" in text and "store.get by node" in text
     assert "<table>" in report._repr_html_()
+
+
+def test_the_report_keeps_the_shrunk_failing_run() -> None:
+    report = asyncio.run(explore_schedules(counter(INCREMENT), resources={"store": Store}, runs=100,
+                                           check=both_counted))
+    assert report.first_failure == "s1:2=1"
+    assert report.failing_result is not None and report.failing_result.get_output("total", "count") == 1
+    assert [str(call) for call in report.failing_calls] == [
+        "store.get by node 'a'", "store.get by node 'b'", "store.put by node 'b'", "store.put by node 'a'",
+        "store.get by node 'total'"]
+    passing = asyncio.run(explore_schedules(counter(LOCKED_INCREMENT), resources={"store": Store}, runs=20,
+                                            check=both_counted))
+    assert passing.failing_result is None and passing.first_failure is None
+
+
+def test_a_race_is_a_pair_that_the_runs_failing_alike_all_make_out_of_order() -> None:
+    def call(node: str, method: str) -> Call:
+        return Call(node, "store", method)
+
+    a_get, a_put, b_get, b_put = call("a", "get"), call("a", "put"), call("b", "get"), call("b", "put")
+    passing = [a_get, a_put, b_get, b_put]
+    shrunk = [b_get, a_get, a_put, b_put]  # b read first: the two reads and a's write against b's read reversed
+    other = [a_get, b_get, b_put, a_put]  # fails alike, with the reads in the passing order
+    # with no other evidence, b's read before a's first call implies it came before a's write too
+    assert [str(r) for r in _races(passing, shrunk, [shrunk])] == [
+        "store.get by node 'a' against store.get by node 'b'"]
+    # a failing run with the reads in order: only the read against the write is what every failure has
+    assert [str(r) for r in _races(passing, shrunk, [shrunk, other, shrunk])] == [
+        "store.put by node 'a' against store.get by node 'b'"]
+    # two ways to fail alike: the pairs of the shrunk run that most failing runs share
+    assert _races(passing, shrunk, [shrunk, passing, shrunk]) == (Race(a_get, b_get),)
+    # a later call of a node is implied: b read before a's write, so before a's second read as well
+    verify = [a_get, a_put, a_get, b_get, b_put]
+    assert _races(verify, [a_get, b_get, a_put, a_get, b_put], [[a_get, b_get, a_put, a_get, b_put],
+                                                                [a_get, b_get, b_put, a_put, a_get]]) == (
+        Race(a_put, b_get),)
+    assert _races(passing, passing, [shrunk]) == ()
 
 
 def test_the_same_token_gives_the_same_call_order_and_result_10_times_out_of_10() -> None:
