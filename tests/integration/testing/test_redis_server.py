@@ -241,6 +241,7 @@ def test_pytest_fixtures_in_a_child_session_with_two_workers(pytester: pytest.Py
                                                               redis_runtime_dir: Path) -> None:
     pytester.makepyfile(test_child='''
 import asyncio
+import pytest
 
 def test_cache(redis_cache):
     async def scenario():
@@ -259,8 +260,15 @@ def test_isolated(redis_cache):
     async def scenario():
         return await redis_cache.keys()
     assert asyncio.run(scenario()) == []
+
+@pytest.mark.asyncio
+async def test_on_pytest_asyncio_loop(redis_cache):
+    await redis_cache.set("k", [1, 2])
+    assert await redis_cache.get("k") == [1, 2]
 ''')
     monkeypatch.setenv(RUNTIME_DIR_ENV, str(redis_runtime_dir.parent))
     monkeypatch.delenv("KAILASH_NB_REDIS_URL", raising=False)
-    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2")
-    result.assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2",
+                                           "-W", "error::ResourceWarning",
+                                           "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result.assert_outcomes(passed=4)
