@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -61,6 +62,12 @@ def redis_runtime_dir() -> Iterator[Path]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
+def wait_for_exit(pid: int) -> None:
+    """Wait until ``pid`` has exited (a kill is delivered asynchronously)."""
+    while pid_alive(pid):
+        time.sleep(0.01)
+
+
 def start_child(runtime_dir: Path) -> tuple[subprocess.Popen[str], str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), **{RUNTIME_DIR_ENV: str(runtime_dir.parent)})
     env.pop("KAILASH_NB_REDIS_URL", None)
@@ -100,10 +107,33 @@ def test_a_server_whose_reaper_was_killed_is_replaced(redis_runtime_dir: Path) -
         before = manager.ensure_running()
         reaper_pid = int((redis_runtime_dir / "reaper.pid").read_text())
         os.kill(reaper_pid, signal.SIGKILL)
-        while pid_alive(reaper_pid):  # the kill is delivered asynchronously
-            time.sleep(0.01)
+        wait_for_exit(reaper_pid)
         after = manager.ensure_running()
         assert after.instance != before.instance
+    finally:
+        manager.release()
+
+
+def test_a_server_that_dies_mid_test_is_restarted_for_the_next_and_cleanup_passes(redis_runtime_dir: Path) -> None:
+    manager = EmbeddedRedisManager(redis_runtime_dir)
+    server = RedisServer(manager)
+
+    async def main() -> list[object]:
+        first = await server.create_redis("first")
+        await first.client.set(first.key("k"), "v")
+        killed = int(json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"])
+        os.kill(killed, signal.SIGKILL)
+        await asyncio.to_thread(wait_for_exit, killed)
+        await first.cleanup()  # its keys went with the server: nothing to delete, no error
+        second = await server.create_redis("second")
+        try:
+            await second.client.set(second.key("k"), "again")
+            return [second.instance != first.instance, await second.client.get(second.key("k"))]
+        finally:
+            await second.cleanup()
+
+    try:
+        assert asyncio.run(main()) == [True, b"again"]
     finally:
         manager.release()
 
@@ -125,7 +155,10 @@ def test_security_socket_only_private_files_password_and_no_persistence(redis_ru
         assert f"redis-server {redis_runtime_dir / 'redis.conf'}" in shown
 
         async def probe() -> tuple[list[object], str]:
-            anonymous = redis.asyncio.Redis(unix_socket_path=str(info.socket_path))
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            anonymous = redis.asyncio.Redis(unix_socket_path=str(info.socket_path), retry=Retry(NoBackoff(), 0))
             try:
                 with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ConnectionError),
                                    match=r"(?i)authenticat"):
