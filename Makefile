@@ -30,8 +30,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The unit, integration and browser tests, and the notebooks as regression tests (strict nbval; the kit's
-# pytest plugin keeps each notebook on one xdist worker and compares stable images).
+# pytest plugin keeps each notebook on one xdist worker and compares stable images). Debian's redis-server is
+# installed first when no redis-server/valkey-server is on PATH: here, before the workers start, never in them.
 test: lint
+	bash .ci/install-redis $(BIN)/python
 	$(BIN)/python -m pytest tests notebooks -n 2 \
 		--nbval --nbval-current-env --nbval-sanitize-with=kailash_nb/notebook/sanitize.cfg
 

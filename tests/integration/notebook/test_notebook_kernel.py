@@ -426,6 +426,25 @@ def test_an_asyncpg_pool_made_in_a_cell_is_used_by_a_node(workdir: Path) -> None
     assert text(cells[4]).strip() == "success {'names': ['x', 'y'], 'inserted': 2}"
 
 
+def test_a_redis_cache_made_in_a_cell_is_used_by_kailash_cells(workdir: Path) -> None:
+    cells = execute([
+        LOAD,
+        "from kailash_nb.testing import AsyncWorkflowFixtures\n"
+        "cache = await AsyncWorkflowFixtures.create_test_cache(backend='redis')",
+        "%%kailash remember --no-run\n"
+        "await cache.set('names', names, ttl=60)\n"
+        "result = {'stored': len(names)}",
+        "%%kailash recall stored=remember.stored --no-run\n"
+        "result = {'names': await cache.get('names'), 'stored': stored, 'keys': await cache.keys()}",
+        "r = %kailash run --inputs {'names': ['x', 'y']}\nprint(r.status, r.get_output('recall'))",
+        "raw = await cache.client.get(cache.key('names'))\nawait cache.aclose()\nprint(raw)",
+    ], workdir)
+    for cell in cells[1:]:
+        no_error(cell)
+    assert text(cells[4]).strip() == "success {'names': ['x', 'y'], 'stored': 2, 'keys': ['names']}"
+    assert text(cells[5]).strip() == """b'["x","y"]'"""
+
+
 def test_nbval_passes_a_stored_notebook_and_fails_a_failing_test_cell(pytester: pytest.Pytester,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from kailash_nb.notebook import sanitize_file_path
