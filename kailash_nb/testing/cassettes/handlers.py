@@ -1,0 +1,328 @@
+"""The two policies a cassette puts on the resource-call seam (:class:`kailash_nb.workflow.calls.CallHandler`):
+recording the calls made on real objects, and answering them from the tape.
+
+Both stand behind :func:`kailash_nb.testing.mocks.handled_resource` proxies, so every call is also recorded
+for the test (``CallRecord.replayed`` tells the two apart) and awaited calls pass the call seam, where seeded
+schedules act on them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from types import CoroutineType
+from typing import Any
+
+from kailash_nb.errors import KailashNbError
+from kailash_nb.workflow import current_node_id
+from kailash_nb.workflow.calls import METHOD
+
+from ..mocks import CallTracker, TrackedResource, handled_resource
+from .encoder import Encoder, UnencodableValueError
+from .tape import NO_NODE, Entry, call_key
+
+__all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "UnmatchedCallError"]
+
+# Dunder calls whose result the caller awaits (``async with``, ``async for``, ``await``): always recorded as
+# awaited calls, whatever kind of awaitable the object returns.
+_AWAITED = frozenset({"__aenter__", "__aexit__", "__anext__", "__await__"})
+
+
+class UnmatchedCallError(KailashNbError, LookupError):
+    """A call during replay that the cassette has no recording of: the message shows the call, the closest
+    recorded calls, and how to record it."""
+
+
+class Replayed:
+    """What a replayed proxy wraps: no real object, only a name for reprs."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<replayed {self.name}>"
+
+
+def _node() -> str:
+    return current_node_id() or NO_NODE
+
+
+def _arguments(encoder: Encoder, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+               where: str) -> tuple[list[Any], dict[str, Any]]:
+    if method == "__aexit__":  # (type, exception, traceback): only the exception type is part of the call
+        kind = args[0] if args else None
+        return [None if kind is None else getattr(kind, "__qualname__", repr(kind))], {}
+    return ([encoder.encode(arg, f"{where} argument {i}") for i, arg in enumerate(args)],
+            encoder.encode_kwargs(kwargs, where))
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+# -- recording ----------------------------------------------------------------------------------------------
+class Recorder:
+    """Records the calls on one resource (and the objects its calls return) into its part of the tape."""
+
+    __slots__ = ("calls", "encoder", "failure", "path", "recorded", "resource", "tape", "tracker")
+
+    def __init__(self, path: str, resource: str, tape: dict[str, list[Entry]], tracker: CallTracker,
+                 encoder: Encoder) -> None:
+        self.path, self.resource, self.tape, self.tracker, self.encoder = path, resource, tape, tracker, encoder
+        self.failure: UnencodableValueError | None = None
+        self.recorded = 0
+
+    def _where(self, method: str) -> str:
+        return f"cassette {self.path}: {self.resource}.{method}()"
+
+    def reserve(self, on: str | None, method: str, kind: str, args: tuple[Any, ...],
+                kwargs: Mapping[str, Any]) -> Entry:
+        """The call's place on the tape, in the order the node made it."""
+        try:
+            encoded, named = _arguments(self.encoder, method, args, kwargs, self._where(method))
+        except UnencodableValueError as error:
+            self.failure = error
+            raise UnencodableValueError(f"{error}; the file is left as it was") from None
+        node = _node()
+        entries = self.tape.setdefault(node, [])
+        entry = Entry(on, method, kind, encoded, named, call_key(on, method, encoded, named),
+                      handle=f"{node}#{len(entries)}")
+        entries.append(entry)
+        self.recorded += 1
+        return entry
+
+    def raised(self, entry: Entry, error: BaseException) -> None:
+        if isinstance(error, (Exception, StopAsyncIteration)):
+            entry.outcome, entry.result = "raised", self.encoder.encode(error, self._where(entry.method))
+        # a cancelled call stays pending: it is left out of the file
+
+    def settle(self, entry: Entry, value: Any, proxy: TrackedResource, real: Any) -> Any:
+        """Keep ``value`` on the tape and return what the caller gets: the value, or a proxy for an object."""
+        if value is real and entry.kind != "get":
+            entry.outcome = "self"
+            return proxy
+        if self.encoder.knows(value):
+            try:
+                entry.result = self.encoder.encode(value, f"{self._where(entry.method)} result")
+            except UnencodableValueError as error:
+                self.failure = error
+                raise UnencodableValueError(f"{error}; the file is left as it was") from None
+            entry.outcome = "result"
+            return value
+        entry.outcome = "handle"
+        return handled_resource(self.resource, value, self.tracker, RecordingHandler(self, value, entry.handle))
+
+    async def settle_awaited(self, entry: Entry, awaitable: Any, proxy: TrackedResource, real: Any) -> Any:
+        try:
+            value = await awaitable
+        except BaseException as error:
+            self.raised(entry, error)
+            raise
+        return self.settle(entry, value, proxy, real)
+
+
+class RecordingHandler:
+    """Makes each call on the real object and records it (the seam's handler while recording)."""
+
+    __slots__ = ("handle", "real", "recorder")
+    replays = False
+
+    def __init__(self, recorder: Recorder, real: Any, handle: str | None = None) -> None:
+        self.recorder, self.real, self.handle = recorder, real, handle
+
+    def attribute(self, proxy: Any, name: str) -> Any:
+        entry = None
+        try:
+            value = getattr(self.real, name)
+        except AttributeError as error:
+            entry = self.recorder.reserve(self.handle, name, "get", (), {})
+            self.recorder.raised(entry, error)
+            raise
+        if callable(value):
+            return METHOD
+        entry = self.recorder.reserve(self.handle, name, "get", (), {})
+        return self.recorder.settle(entry, value, proxy, self.real)
+
+    def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+             node: str | None) -> tuple[Any, bool]:
+        real, recorder = self.real, self.recorder
+        entry = recorder.reserve(self.handle, method, "call", args, kwargs)
+        try:
+            if method == "__await__":
+                value = _awaited(real)
+            elif method.startswith("__"):  # protocols are looked up on the type, as Python does
+                value = getattr(type(real), method)(real, *args, **kwargs)
+            else:
+                value = getattr(real, method)(*args, **kwargs)
+        except BaseException as error:
+            recorder.raised(entry, error)
+            raise
+        if method in _AWAITED and type(value) is not CoroutineType:
+            value = _awaited(value)
+        if type(value) is CoroutineType:
+            entry.kind = "await"
+            return recorder.settle_awaited(entry, value, proxy, real), False
+        return recorder.settle(entry, value, proxy, real), False
+
+
+# -- replaying ----------------------------------------------------------------------------------------------
+class Player:
+    """Answers the calls on one resource from its part of the tape; each recorded call answers once, matched
+    by node, object, method and arguments, the earliest first."""
+
+    __slots__ = (
+        "_cursor",
+        "_used",
+        "cassette",
+        "encoder",
+        "live",
+        "mode",
+        "replayed",
+        "resource",
+        "tape",
+        "tracker",
+    )
+
+    def __init__(self, cassette: str, mode: str, resource: str, tape: dict[str, list[Entry]], tracker: CallTracker,
+                 encoder: Encoder, live: tuple[TrackedResource, RecordingHandler] | None = None) -> None:
+        self.cassette, self.mode, self.resource, self.tape = cassette, mode, resource, tape
+        self.tracker, self.encoder, self.live = tracker, encoder, live
+        self._used: dict[str, list[bool]] = {node: [False] * len(entries) for node, entries in tape.items()}
+        self._cursor: dict[str, int] = {}
+        self.replayed = 0
+
+    def _is_used(self, node: str, index: int) -> bool:
+        used = self._used.get(node)
+        return used is None or index >= len(used) or used[index]  # calls recorded since are live ones
+
+    def find(self, node: str, on: str | None, method: str, key: str | None) -> Entry | None:
+        """The first unanswered call of ``node`` on ``on`` named ``method`` (with ``key``, when given)."""
+        entries = self.tape.get(node)
+        if not entries:
+            return None
+        start = self._cursor.get(node, 0)
+        while start < len(entries) and self._is_used(node, start):
+            start += 1
+        self._cursor[node] = start
+        for index in range(start, len(entries)):
+            entry = entries[index]
+            if (entry.key == key if key is not None else (entry.on == on and entry.method == method)) \
+                    and not self._is_used(node, index):
+                return entry
+        return None
+
+    def use(self, node: str, entry: Entry) -> None:
+        self._used[node][int(entry.handle.rpartition("#")[2])] = True
+        self.replayed += 1
+
+    def last_read(self, node: str, on: str | None, name: str) -> Entry | None:
+        """The latest attribute read of ``name`` already replayed: an attribute read again gives it again."""
+        entries = self.tape.get(node, [])
+        for index in range(len(entries) - 1, -1, -1):
+            entry = entries[index]
+            if entry.kind == "get" and entry.on == on and entry.method == name and self._is_used(node, index):
+                return entry
+        return None
+
+    def knows(self, on: str | None, name: str) -> bool:
+        return any(entry.on == on and entry.method == name for entries in self.tape.values() for entry in entries)
+
+    def answer(self, entry: Entry, proxy: TrackedResource) -> Any:
+        """The recorded outcome: the value (a fresh copy), a proxy for a returned object, or the exception."""
+        if entry.outcome == "result":
+            return self.encoder.decode(entry.result)
+        if entry.outcome == "self":
+            return proxy
+        if entry.outcome == "handle":
+            return handled_resource(self.resource, Replayed(f"{self.resource} {entry.handle}"), self.tracker,
+                                    ReplayHandler(self, entry.handle))
+        raise self.encoder.decode_exception(entry.result)
+
+    def unmatched(self, node: str, on: str | None, method: str, args: list[Any], kwargs: dict[str, Any],
+                  key: str) -> UnmatchedCallError:
+        made = f"{self.resource}.{_describe(method, args, kwargs)}"
+        if on is not None:
+            made += f" (on the object returned by call {on})"
+        who = f"node {node!r}" if node != NO_NODE else "the test (outside any node)"
+        scored = []
+        for other_node, entries in self.tape.items():
+            for index, entry in enumerate(entries):
+                if entry.kind == "get":
+                    continue
+                score = difflib.SequenceMatcher(None, key, entry.key).ratio() + (entry.method == method) + \
+                    (other_node == node) * 0.5
+                scored.append((-score, other_node, index, entry))
+        scored.sort(key=lambda item: item[:3])
+        lines = [f"  {self.resource}.{_describe(e.method, e.args, e.kwargs)} [node {n!r}, call {i}"
+                 f"{', already replayed' if self._is_used(n, i) else ''}]" for _, n, i, e in scored[:3]]
+        closest = ("closest recorded calls:\n" + "\n".join(lines)) if lines else \
+            f"the cassette has no recorded calls on {self.resource!r}"
+        return UnmatchedCallError(
+            f"cassette {self.cassette} (mode {self.mode!r}) has no recording of {made} by {who}; {closest}\n"
+            "To record it: Cassette(..., mode='new') adds new calls, mode='all' records everything again "
+            "(or run pytest with --kailash-record=new or --kailash-record=all)")
+
+
+def _describe(method: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    shown = [json.dumps(arg, sort_keys=True, ensure_ascii=False) for arg in args]
+    shown += [f"{k}={json.dumps(v, sort_keys=True, ensure_ascii=False)}" for k, v in sorted(kwargs.items())]
+    text = ", ".join(shown)
+    return f"{method}({text if len(text) <= 200 else text[:197] + '...'})"
+
+
+async def _replay_result(player: Player, entry: Entry, proxy: TrackedResource) -> Any:
+    return player.answer(entry, proxy)
+
+
+class ReplayHandler:
+    """Answers each call from the tape (the seam's handler while replaying); with ``mode='new'``, a call on
+    the resource itself that the tape does not hold is made on the real resource and recorded."""
+
+    __slots__ = ("handle", "player")
+    replays = True
+
+    def __init__(self, player: Player, handle: str | None = None) -> None:
+        self.player, self.handle = player, handle
+
+    def attribute(self, proxy: Any, name: str) -> Any:
+        player, node = self.player, _node()
+        entry = player.find(node, self.handle, name, None)
+        if entry is not None and entry.kind == "get":
+            player.use(node, entry)
+            return player.answer(entry, proxy)
+        if entry is None:
+            earlier = player.last_read(node, self.handle, name)
+            if earlier is not None:
+                return player.answer(earlier, proxy)
+            if player.live is not None and self.handle is None and not player.knows(None, name):
+                live_proxy, live = player.live
+                return live.attribute(live_proxy, name)
+            if not player.knows(self.handle, name):
+                raise player.unmatched(node, self.handle, name, [], {}, call_key(self.handle, name, [], {}))
+        return METHOD
+
+    def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+             node: str | None) -> tuple[Any, bool]:
+        player = self.player
+        node_name = node or NO_NODE
+        encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
+                                    f"{player.resource}.{method}()")
+        key = call_key(self.handle, method, encoded, named)
+        entry = player.find(node_name, self.handle, method, key)
+        if entry is None:
+            if player.live is not None and self.handle is None:
+                live_proxy, live = player.live
+                return live.call(live_proxy, method, args, kwargs, node)
+            raise player.unmatched(node_name, self.handle, method, encoded, named, key)
+        player.use(node_name, entry)
+        if entry.kind == "await":
+            return _replay_result(player, entry, proxy), True
+        return player.answer(entry, proxy), True
+
+
+def replayed_resource(player: Player) -> TrackedResource:
+    """The proxy node code gets for a replayed resource: no real object behind it."""
+    return handled_resource(player.resource, Replayed(player.resource), player.tracker, ReplayHandler(player))
