@@ -13,6 +13,7 @@
   a fresh loop here, so it needs nothing but kailash_nb.
 - Under ``pytest --nbval``: cells named as in ``kailash-nb check``, diffs of the changed text, stable
   images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
+- ``--kailash-record=once|none|new|all`` sets the mode of every cassette (``kailash_nb.testing.Cassette``).
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -36,14 +38,41 @@ if TYPE_CHECKING:
     from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
+_previous_record = pytest.StashKey[str | None]()
+
+
+_RECORD_MODES = ("once", "none", "new", "all")
+_RECORD_VARIABLE = "KAILASH_NB_RECORD"  # read by kailash_nb.testing.cassettes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("kailash_nb").addoption(
+        "--kailash-record", choices=_RECORD_MODES, default=None, dest="kailash_record",
+        help="record mode of every cassette (kailash_nb.testing.Cassette), whatever the test asks: once, none "
+             "(replay only), new (record calls not in the file) or all (record again)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook."""
+    """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook.
+    With ``--kailash-record``: every cassette's mode, through ``KAILASH_NB_RECORD`` (so that kernels started
+    by the run see it too)."""
+    record = config.getoption("kailash_record", default=None)
+    if record:
+        config.stash[_previous_record] = os.environ.get(_RECORD_VARIABLE)
+        os.environ[_RECORD_VARIABLE] = record
     if config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False):
         from kailash_nb.runner.nbval_hooks import NbvalHooks
 
         config.pluginmanager.register(NbvalHooks(config), "kailash-nb-nbval")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _previous_record in config.stash:
+        previous = config.stash[_previous_record]
+        if previous is None:
+            os.environ.pop(_RECORD_VARIABLE, None)
+        else:
+            os.environ[_RECORD_VARIABLE] = previous
 
 
 @pytest.fixture

@@ -275,10 +275,14 @@ class _HandledResource(TrackedResource):
     def __anext__(self) -> Any:
         return TrackedMethod(self, "__anext__", None)()
 
+    def __getitem__(self, key: Any) -> Any:
+        return TrackedMethod(self, "__getitem__", None)(key)
+
 
 def handled_resource(name: str, target: Any, tracker: CallTracker, handler: CallHandler) -> TrackedResource:
     """A :class:`TrackedResource` whose attribute reads and calls ``handler`` makes or answers; ``await``,
-    ``async with`` and ``async for`` on it are calls (``__await__``, ``__aenter__``, ``__anext__``...)."""
+    ``async with``, ``async for`` and ``[key]`` on it are calls (``__await__``, ``__aenter__``, ``__anext__``,
+    ``__getitem__``...)."""
     return _HandledResource(name, target, tracker, handler)
 
 

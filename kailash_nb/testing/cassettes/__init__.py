@@ -32,7 +32,7 @@ from kailash_nb.atomic import write_atomically
 from kailash_nb.errors import KailashNbError
 from kailash_nb.workflow import ResourceRegistry
 
-from ..mocks import CallRecord, CallTracker, TrackedResource, handled_resource
+from ..mocks import CallRecord, CallTracker, TrackedResource
 from .encoder import SECRET, Encoder, RecordedError, ReplayedRecord, UnencodableValueError
 from .handlers import Player, Recorder, RecordingHandler, UnmatchedCallError, replayed_resource
 from .tape import FORMAT_VERSION, CassetteFileError, CassetteVersionError, Tape, dump, load
@@ -163,7 +163,7 @@ class Cassette:
                 real = await self._registry.get(name)
                 recorder = self._recorders[name] = Recorder(str(self.path), name, part, self.calls, self.encoder)
                 handler = RecordingHandler(recorder, real)
-                proxy = handled_resource(name, real, self.calls, handler)
+                proxy = TrackedResource(name, real, self.calls, handler)
                 if self.replaying:  # mode new: the file answers what it holds, the real resource the rest
                     proxy = replayed_resource(self._player(name, part, (proxy, handler)))
             self._resources[name] = made[name] = proxy

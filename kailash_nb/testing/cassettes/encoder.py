@@ -55,7 +55,7 @@ class UnencodableValueError(KailashNbError, TypeError):
     """A value that a cassette's encoder cannot write: register its type with ``Encoder.register``."""
 
 
-class RecordedError(Exception):
+class RecordedError(KailashNbError):
     """Stands in, on replay, for a recorded exception whose class cannot be imported or rebuilt: its
     message is ``ClassName: message``, and ``recorded_class`` names the original class."""
 

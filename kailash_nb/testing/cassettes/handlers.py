@@ -216,7 +216,8 @@ class Player:
 
     def use(self, node: str, entry: Entry) -> None:
         self._used[node][int(entry.handle.rpartition("#")[2])] = True
-        self.replayed += 1
+        if entry.kind != "get":
+            self.replayed += 1
 
     def last_read(self, node: str, on: str | None, name: str) -> Entry | None:
         """The latest attribute read of ``name`` already replayed: an attribute read again gives it again."""
@@ -324,5 +325,6 @@ class ReplayHandler:
 
 
 def replayed_resource(player: Player) -> TrackedResource:
-    """The proxy node code gets for a replayed resource: no real object behind it."""
-    return handled_resource(player.resource, Replayed(player.resource), player.tracker, ReplayHandler(player))
+    """The proxy node code gets for a replayed resource: no real object behind it. A plain tracked resource
+    with a handler, not awaitable: whatever awaits an awaitable resource (a registry) leaves it alone."""
+    return TrackedResource(player.resource, Replayed(player.resource), player.tracker, ReplayHandler(player))
