@@ -109,7 +109,13 @@ class ReplayedRecord(Mapping[str, Any]):
 
 def _is_record(value: Any) -> bool:
     kind = type(value)
-    return kind.__name__ == "Record" and kind.__module__.startswith("asyncpg")
+    known = _RECORD_TYPES.get(kind)
+    if known is None:
+        known = _RECORD_TYPES[kind] = kind.__name__ == "Record" and kind.__module__.startswith("asyncpg")
+    return known
+
+
+_RECORD_TYPES: dict[type, bool] = {}  # asyncpg is not imported: its Record type is recognised by name
 
 
 _Encode = Callable[[Any], Any]
@@ -126,6 +132,7 @@ class Encoder:
         self._by_type: dict[type, tuple[str, _Encode]] = {}
         self._by_name: dict[str, _Decode] = {}
         self._secret = re.compile("|".join(f"(?:{p})" for p in (*DEFAULT_SECRETS, *secrets)), re.IGNORECASE)
+        self._secret_names: dict[str, bool] = {}
         for kind, name, encode, decode in _BUILT_IN:
             self.register(kind, name, encode, decode)
 
@@ -144,10 +151,14 @@ class Encoder:
         copy = Encoder.__new__(Encoder)
         copy._by_type, copy._by_name = dict(self._by_type), dict(self._by_name)
         copy._secret = re.compile("|".join(f"(?:{p})" for p in (self._secret.pattern, *patterns)), re.IGNORECASE)
+        copy._secret_names = {}
         return copy
 
     def is_secret(self, name: str) -> bool:
-        return bool(self._secret.search(name))
+        known = self._secret_names.get(name)
+        if known is None:
+            known = self._secret_names[name] = bool(self._secret.search(name))
+        return known
 
     def knows(self, value: Any) -> bool:
         """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
@@ -163,11 +174,22 @@ class Encoder:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
-            return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+            try:
+                return [self.encode(item, where) for item in value]
+            except UnencodableValueError:
+                return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
         if kind is dict:
-            if all(type(key) is str for key in value) and _TAG not in value:
-                return {key: SECRET if self.is_secret(key) else self.encode(item, f"{where}[{key!r}]")
-                        for key, item in value.items()}
+            if _TAG not in value:
+                encoded: dict[str, Any] = {}
+                for key, item in value.items():
+                    if type(key) is not str:
+                        break
+                    try:
+                        encoded[key] = SECRET if self.is_secret(key) else self.encode(item, where)
+                    except UnencodableValueError:  # again, to name the place: built only when needed
+                        encoded[key] = self.encode(item, f"{where}[{key!r}]")
+                else:
+                    return encoded
             return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
                                             for k, v in value.items()]}
         if kind is tuple:

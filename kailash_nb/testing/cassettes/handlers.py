@@ -79,17 +79,20 @@ class Recorder:
         return f"cassette {self.path}: {self.resource}.{method}()"
 
     def reserve(self, on: str | None, method: str, kind: str, args: tuple[Any, ...],
-                kwargs: Mapping[str, Any]) -> Entry:
-        """The call's place on the tape, in the order the node made it."""
+                kwargs: Mapping[str, Any], node: str | None) -> Entry:
+        """The call's place on the tape, in the order the node made it. (Its matching key is computed when a
+        cassette is read: a recording never matches.)"""
         try:
-            encoded, named = _arguments(self.encoder, method, args, kwargs, self._where(method))
+            try:
+                encoded, named = _arguments(self.encoder, method, args, kwargs, "")
+            except UnencodableValueError:  # again, naming the place (built only when needed)
+                encoded, named = _arguments(self.encoder, method, args, kwargs, self._where(method))
         except UnencodableValueError as error:
             self.failure = error
             raise UnencodableValueError(f"{error}; the file is left as it was") from None
-        node = _node()
+        node = node or NO_NODE
         entries = self.tape.setdefault(node, [])
-        entry = Entry(on, method, kind, encoded, named, call_key(on, method, encoded, named),
-                      handle=f"{node}#{len(entries)}")
+        entry = Entry(on, method, kind, encoded, named, "", handle=f"{node}#{len(entries)}")
         entries.append(entry)
         self.recorded += 1
         return entry
@@ -106,7 +109,10 @@ class Recorder:
             return proxy
         if self.encoder.knows(value):
             try:
-                entry.result = self.encoder.encode(value, f"{self._where(entry.method)} result")
+                try:
+                    entry.result = self.encoder.encode(value, "")
+                except UnencodableValueError:  # again, naming the place
+                    entry.result = self.encoder.encode(value, f"{self._where(entry.method)} result")
             except UnencodableValueError as error:
                 self.failure = error
                 raise UnencodableValueError(f"{error}; the file is left as it was") from None
@@ -138,18 +144,18 @@ class RecordingHandler:
         try:
             value = getattr(self.real, name)
         except AttributeError as error:
-            entry = self.recorder.reserve(self.handle, name, "get", (), {})
+            entry = self.recorder.reserve(self.handle, name, "get", (), {}, current_node_id())
             self.recorder.raised(entry, error)
             raise
         if callable(value):
             return METHOD
-        entry = self.recorder.reserve(self.handle, name, "get", (), {})
+        entry = self.recorder.reserve(self.handle, name, "get", (), {}, current_node_id())
         return self.recorder.settle(entry, value, proxy, self.real)
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
              node: str | None) -> tuple[Any, bool]:
         real, recorder = self.real, self.recorder
-        entry = recorder.reserve(self.handle, method, "call", args, kwargs)
+        entry = recorder.reserve(self.handle, method, "call", args, kwargs, node)
         try:
             if method == "__await__":
                 value = _awaited(real)
