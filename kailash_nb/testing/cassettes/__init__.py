@@ -12,13 +12,19 @@ factories and answer every call from the file. Modes, as in vcrpy:
 
 - ``once``: record when the file is missing, else replay;
 - ``none``: replay only; a missing file is an error;
-- ``new``: replay the recorded calls, and make and record the calls on a resource that the file lacks
-  (the factories are called);
+- ``new``: replay the calls the file holds; a call on a resource itself that the file lacks is made on the
+  real resource (the factories are called) and added to the file. A call the file lacks on an object that a
+  *replayed* call returned cannot be made (there is no real object behind it): record again with ``all``;
 - ``all``: record everything again.
 
 ``pytest --kailash-record=MODE`` (or the ``KAILASH_NB_RECORD`` environment variable) overrides the mode of
 every cassette. A call with no recording raises :class:`UnmatchedCallError` at once. The file format is
 in :mod:`.tape`, the values it can hold in :mod:`.encoder`.
+
+Limits: secrets are found by name, so a secret passed positionally (or inside a URL) is written as it is;
+what Python asks of an object without calling a method (``len(obj)``, ``bool(obj)``, ``for x in obj``,
+``str(obj)``) is not recorded, so on replay such an object (a handle, not data) gives its stand-in's
+answer; pass plain data out of node code instead.
 """
 
 from __future__ import annotations
@@ -122,7 +128,13 @@ class Cassette:
         return sum(player.replayed for player in (*self._players.values(), *self._fresh))
 
     def replayed_calls(self) -> tuple[CallRecord, ...]:
+        """The calls answered from the file, oldest first."""
         return tuple(call for call in self.calls if call.replayed)
+
+    def unplayed(self) -> tuple[str, ...]:
+        """The recorded calls that no call has replayed yet (after a run: what the workflow no longer makes),
+        as ``"db.fetch(...) [node 'load', call 3]"``."""
+        return tuple(line for player in self._players.values() for line in player.unplayed())
 
     def __repr__(self) -> str:
         state = "recording" if self.mode == "all" or not self._had_file else \

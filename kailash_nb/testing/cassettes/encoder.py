@@ -13,6 +13,9 @@ are written as themselves. Every other value the encoder knows is written as an 
     exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "..."}
     dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
 
+A subclass of ``dict``, ``list`` or ``tuple`` without a registration of its own (an ``OrderedDict``, a
+namedtuple) is written as that container, and read back as one, which it equals.
+
 Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
 
     encoder = Encoder().register(Money, "money", lambda m: [m.amount, m.currency],
@@ -204,6 +207,14 @@ class Encoder:
         if found is not None:
             name, encode = found
             return {_TAG: name, "value": self.encode(encode(value), f"{where} ({name})")}
+        # subclasses of the containers (a namedtuple, an OrderedDict) come back as the container, which they
+        # equal
+        if isinstance(value, dict):
+            return self.encode(dict(value), where)
+        if isinstance(value, list):
+            return self.encode(list(value), where)
+        if isinstance(value, tuple):
+            return self.encode(tuple(value), where)
         raise UnencodableValueError(f"{where} is a {kind.__module__}.{kind.__qualname__}, which the cassette's "
                                     "encoder cannot write; register it: Encoder().register(its type, name, "
                                     "encode, decode)")

@@ -234,6 +234,11 @@ class Player:
                 return entry
         return None
 
+    def unplayed(self) -> list[str]:
+        return [f"{self.resource}.{_describe(entry.method, entry.args, entry.kwargs)} [node {node!r}, call {index}]"
+                for node, entries in sorted(self.tape.items()) for index, entry in enumerate(entries)
+                if entry.kind != "get" and not self._is_used(node, index)]
+
     def knows(self, on: str | None, name: str) -> bool:
         return any(entry.on == on and entry.method == name for entries in self.tape.values() for entry in entries)
 

@@ -505,3 +505,27 @@ async def test_the_recording_works_on_virtual_time(tmp_path: Path) -> None:
     path = tmp_path / "slow.json"
     async with virtual_time():
         await record_and_replay(path, parallel_workflow())
+
+
+def test_subclasses_of_containers_come_back_as_the_container_they_equal() -> None:
+    from collections import OrderedDict, namedtuple
+
+    Point = namedtuple("Point", "x y")
+    encoder = Encoder()
+    for value, kind in ((Point(1, 2), tuple), (OrderedDict(a=1), dict)):
+        back = encoder.decode(json.loads(json.dumps(encoder.encode(value))))
+        assert type(back) is kind and back == value
+
+
+@pytest.mark.asyncio
+async def test_calls_made_by_the_test_itself_replay_and_unplayed_calls_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "test_calls.json"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        assert [await db.next_id("x"), await db.next_id("y")] == [1, 2]
+    assert '"<test>": [' in path.read_text()
+    async with Cassette(path, "none") as cassette:
+        db = (await cassette.resources(db=never_called))["db"]
+        assert await db.next_id("x") == 1
+        assert cassette.unplayed() == ("""db.next_id("y") [node '<test>', call 1]""",)
+        assert [call.node for call in cassette.replayed_calls()] == [None]
