@@ -29,6 +29,7 @@ answer; pass plain data out of node code instead.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -43,7 +44,8 @@ from .encoder import SECRET, Encoder, RecordedError, ReplayedRecord, Unencodable
 from .handlers import Player, Recorder, RecordingHandler, UnmatchedCallError, replayed_resource
 from .tape import FORMAT_VERSION, CassetteFileError, CassetteVersionError, Tape, dump, load
 
-__all__ = ["FORMAT_VERSION", "MODES", "RECORD_MODE_VARIABLE", "SECRET", "Cassette", "CassetteFileError",
+__all__ = ["FORMAT_VERSION", "MODES", "RECORD_MODE_VARIABLE", "SECRET", "Cassette", "CassetteChangedError",
+           "CassetteFileError",
            "CassetteModeError", "CassetteNotFoundError", "CassetteVersionError", "Encoder", "RecordedError",
            "ReplayedRecord", "UnencodableValueError", "UnmatchedCallError"]
 
@@ -56,8 +58,32 @@ class CassetteModeError(KailashNbError, ValueError):
     """A record mode that is not one of once, none, new, all; or a use the cassette's mode does not allow."""
 
 
+class CassetteChangedError(KailashNbError, RuntimeError):
+    """The cassette file changed on disk after the cassette read it (another process, a hand edit): the
+    recording is not written over the change."""
+
+
 class CassetteNotFoundError(KailashNbError, FileNotFoundError):
     """``mode='none'`` (replay only) and the cassette file does not exist."""
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Unchanged:
+    """The check ``write_atomically`` makes just before its rename: the file is as the cassette found it."""
+
+    __slots__ = ("digest", "path")
+
+    def __init__(self, path: Path, digest: str | None) -> None:
+        self.path, self.digest = path, digest
+
+    def verify(self) -> None:
+        now = _digest(self.path) if self.path.is_file() else None
+        if now != self.digest:
+            raise CassetteChangedError(f"cassette {self.path} changed on disk while it was being recorded: not "
+                                       "written, so that the change is kept; run again to record over it")
 
 
 def _mode(mode: str) -> str:
@@ -97,7 +123,7 @@ class Cassette:
         self._players: dict[str, Player] = {}
         self._fresh: list[Player] = []  # the players of factories()
         self._resources: dict[str, TrackedResource] = {}
-        self._saved = False
+        self._read_digest: str | None = None  # the file as it was when the cassette started
 
     # -- what the cassette is doing ------------------------------------------------------------------------
     @property
@@ -151,6 +177,7 @@ class Cassette:
                     f"cassette {self.path} does not exist and mode is 'none' (replay only): record it first with "
                     "mode='once' or 'all' (or pytest --kailash-record=once)")
             self._had_file = exists and self.mode != "all"
+            self._read_digest = _digest(self.path) if exists else None
             self._tape = load(self.path) if self._had_file else {}
         return self._tape
 
@@ -225,13 +252,10 @@ class Cassette:
             return False
         if self._had_file and not self.recorded_count:
             return False  # mode new with nothing new: leave the file alone
-        write_atomically(self.path, dump(self._tape)) if self.path.parent.is_dir() else self._write_new()
-        self._saved = True
-        return True
-
-    def _write_new(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, dump(self._tape or {}))
+        write_atomically(self.path, dump(self._tape), unchanged=_Unchanged(self.path, self._read_digest))
+        self._read_digest = _digest(self.path)  # a second save (aclose after save) is not a change
+        return True
 
     async def aclose(self) -> None:
         """Save, then clean up the real resources the factories made (``aclose``/``close``), newest first."""

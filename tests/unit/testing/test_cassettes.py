@@ -529,3 +529,57 @@ async def test_calls_made_by_the_test_itself_replay_and_unplayed_calls_are_liste
         assert await db.next_id("x") == 1
         assert cassette.unplayed() == ("""db.next_id("y") [node '<test>', call 1]""",)
         assert [call.node for call in cassette.replayed_calls()] == [None]
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_changed_on_disk_while_recording_is_not_written_over(tmp_path: Path) -> None:
+    from kailash_nb.testing.cassettes import CassetteChangedError
+
+    path = tmp_path / "ids.json"
+    with pytest.raises(CassetteChangedError, match=r"ids\.json changed on disk while it was being recorded"):
+        async with Cassette(path) as cassette:
+            db = (await cassette.resources(db=Service))["db"]
+            await db.next_id("x")
+            path.write_text("edited by hand\n")
+    assert path.read_text() == "edited by hand\n"
+
+
+class Answering:
+    """A call handler of its own: answers every call with its method name, awaited or not."""
+
+    replays = True
+
+    def attribute(self, proxy: Any, name: str) -> Any:
+        from kailash_nb.workflow.calls import METHOD
+
+        return METHOD
+
+    def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Any, node: str | None) -> Any:
+        async def answer() -> str:
+            return f"{method}{args}"
+
+        return (answer() if method.startswith("a") else method.upper()), True
+
+
+@pytest.mark.asyncio
+async def test_a_call_handler_answers_through_the_tracked_proxy_and_the_call_policy_sees_it() -> None:
+    from kailash_nb.testing import CallTracker
+    from kailash_nb.testing.mocks import handled_resource
+    from kailash_nb.workflow.calls import call_policy
+
+    seen: list[tuple[str, str]] = []
+
+    class Watch:
+        async def before_call(self, resource: str, method: str, node: str | None) -> None:
+            seen.append((resource, method))
+
+        def choose(self, count: int) -> int:
+            return 0
+
+    tracker = CallTracker()
+    proxy = handled_resource("svc", object(), tracker, Answering())
+    with call_policy(Watch()):
+        assert await proxy.ask(1) == "ask(1,)"
+        assert proxy.sync() == "SYNC"
+    assert seen == [("svc", "ask")]  # only the awaited call passes the policy
+    assert [(c.method, c.result, c.replayed) for c in tracker] == [("ask", "ask(1,)", True), ("sync", "SYNC", True)]
