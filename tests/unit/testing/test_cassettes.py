@@ -583,3 +583,15 @@ async def test_a_call_handler_answers_through_the_tracked_proxy_and_the_call_pol
         assert proxy.sync() == "SYNC"
     assert seen == [("svc", "ask")]  # only the awaited call passes the policy
     assert [(c.method, c.result, c.replayed) for c in tracker] == [("ask", "ask(1,)", True), ("sync", "SYNC", True)]
+
+
+@pytest.mark.asyncio
+async def test_new_cannot_make_a_call_on_an_object_that_only_the_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    async with Cassette(path, "new") as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        conn = db.acquire()  # replayed: no real connection behind it
+        with pytest.raises(UnmatchedCallError, match=r"mode='new' cannot make it: record everything again with "
+                                                     r"mode='all'"):
+            await conn.fetch("select 2")
