@@ -589,9 +589,13 @@ async def test_a_call_handler_answers_through_the_tracked_proxy_and_the_call_pol
 async def test_new_cannot_make_a_call_on_an_object_that_only_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "orders.json"
     await record_and_replay(path, orders_workflow())
+    changed = (AsyncWorkflowBuilder("orders").add_async_code("load", """
+db = await get_resource("db")
+conn = db.acquire()  # replayed: no real connection behind it
+result = {"rows": await conn.fetch("select 2")}
+""").build())
     async with Cassette(path, "new") as cassette:
-        db = (await cassette.resources(db=Service))["db"]
-        conn = db.acquire()  # replayed: no real connection behind it
-        with pytest.raises(UnmatchedCallError, match=r"mode='new' cannot make it: record everything again with "
-                                                     r"mode='all'"):
-            await conn.fetch("select 2")
+        resources = await cassette.resources(db=Service)
+        result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
+    assert isinstance(result.errors["load"], UnmatchedCallError)
+    assert "mode='new' cannot make it: record everything again with mode='all'" in str(result.errors["load"])
