@@ -40,6 +40,7 @@ catches everything the kit itself raises::
     ├── CassetteFileError                    + ValueError: a cassette file that cannot be read (bad JSON, bad shape)
     │   └── CassetteVersionError             written by a newer kailash_nb: upgrade, or record again
     ├── CassetteModeError                    + ValueError: not once, none, new or all
+    ├── CassetteUsageError                   + ValueError: a resource made twice, factories() while recording
     ├── CassetteChangedError                 + RuntimeError: the file changed on disk while recording: not written
     ├── CassetteNotFoundError                + FileNotFoundError: mode 'none' (replay only) and no file
     ├── UnencodableValueError                + TypeError: a value that a cassette's encoder cannot write

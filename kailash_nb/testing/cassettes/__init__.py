@@ -37,17 +37,31 @@ from typing import Any
 
 from kailash_nb.atomic import write_atomically
 from kailash_nb.errors import KailashNbError
-from kailash_nb.workflow import ResourceRegistry
+from kailash_nb.workflow import ResourceNotFoundError, ResourceRegistry
 
 from ..mocks import CallRecord, CallTracker, TrackedResource
 from .encoder import SECRET, Encoder, RecordedError, ReplayedRecord, UnencodableValueError
 from .handlers import Player, Recorder, RecordingHandler, UnmatchedCallError, replayed_resource
 from .tape import FORMAT_VERSION, CassetteFileError, CassetteVersionError, Tape, dump, load
 
-__all__ = ["FORMAT_VERSION", "MODES", "RECORD_MODE_VARIABLE", "SECRET", "Cassette", "CassetteChangedError",
-           "CassetteFileError",
-           "CassetteModeError", "CassetteNotFoundError", "CassetteVersionError", "Encoder", "RecordedError",
-           "ReplayedRecord", "UnencodableValueError", "UnmatchedCallError"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MODES",
+    "RECORD_MODE_VARIABLE",
+    "SECRET",
+    "Cassette",
+    "CassetteChangedError",
+    "CassetteFileError",
+    "CassetteModeError",
+    "CassetteNotFoundError",
+    "CassetteUsageError",
+    "CassetteVersionError",
+    "Encoder",
+    "RecordedError",
+    "ReplayedRecord",
+    "UnencodableValueError",
+    "UnmatchedCallError",
+]
 
 MODES = ("once", "none", "new", "all")
 #: The environment variable that overrides every cassette's mode (``pytest --kailash-record`` sets it).
@@ -55,7 +69,11 @@ RECORD_MODE_VARIABLE = "KAILASH_NB_RECORD"
 
 
 class CassetteModeError(KailashNbError, ValueError):
-    """A record mode that is not one of once, none, new, all; or a use the cassette's mode does not allow."""
+    """A record mode that is not one of once, none, new, all."""
+
+
+class CassetteUsageError(KailashNbError, ValueError):
+    """A use the cassette's state does not allow: a resource made twice, or ``factories()`` while recording."""
 
 
 class CassetteChangedError(KailashNbError, RuntimeError):
@@ -189,7 +207,7 @@ class Cassette:
         made: dict[str, Any] = {}
         for name, factory in factories.items():
             if name in self._resources:
-                raise ValueError(f"cassette {self.path}: resource {name!r} was made already; names: "
+                raise CassetteUsageError(f"cassette {self.path}: resource {name!r} was made already; names: "
                                  f"{', '.join(map(repr, self._resources))}")
             if not callable(factory):
                 raise TypeError(f"cassette {self.path}: resource {name!r} needs a factory (such as lambda: obj), "
@@ -217,8 +235,8 @@ class Cassette:
         try:
             return self._resources[name]
         except KeyError:
-            raise LookupError(f"cassette {self.path} has made no resource {name!r}; made: "
-                              f"{', '.join(map(repr, self._resources)) or 'none'}") from None
+            raise ResourceNotFoundError(f"cassette {self.path} has made no resource {name!r}; made: "
+                                        f"{', '.join(map(repr, self._resources)) or 'none'}") from None
 
     def factories(self, *names: str) -> dict[str, Callable[[], Any]]:
         """Replaying: a factory per resource that gives a fresh replay each time it is called, from the first
@@ -226,7 +244,7 @@ class Cassette:
         factories once per schedule."""
         tape = self._load()
         if not self.replaying or self.mode == "new":
-            raise CassetteModeError(f"cassette {self.path}: factories() replays, but the cassette is recording "
+            raise CassetteUsageError(f"cassette {self.path}: factories() replays, but the cassette is recording "
                                     f"(mode {self.mode!r}); record it first")
         chosen = names or tuple(tape)
 

@@ -599,3 +599,21 @@ result = {"rows": await conn.fetch("select 2")}
         result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
     assert isinstance(result.errors["load"], UnmatchedCallError)
     assert "mode='new' cannot make it: record everything again with mode='all'" in str(result.errors["load"])
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_refuses_uses_its_state_does_not_allow(tmp_path: Path) -> None:
+    from kailash_nb.testing.cassettes import CassetteUsageError
+    from kailash_nb.workflow import ResourceNotFoundError
+
+    async with Cassette(tmp_path / "ids.json") as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        assert cassette.resource("db") is db and cassette.names == ("db",)
+        with pytest.raises(CassetteUsageError, match="resource 'db' was made already"):
+            await cassette.resources(db=Service)
+        with pytest.raises(CassetteUsageError, match=r"factories\(\) replays, but the cassette is recording"):
+            cassette.factories()
+        with pytest.raises(ResourceNotFoundError, match="has made no resource 'cache'; made: 'db'"):
+            cassette.resource("cache")
+        with pytest.raises(TypeError, match="resource 'cache' needs a factory"):
+            await cassette.resources(cache=Service())
