@@ -38,11 +38,9 @@ if TYPE_CHECKING:
     from kailash_nb.testing.fixtures.postgres import PostgresServer, TestDatabase
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
-_previous_record = pytest.StashKey[str | None]()
-
-
 _RECORD_MODES = ("once", "none", "new", "all")
 _RECORD_VARIABLE = "KAILASH_NB_RECORD"  # read by kailash_nb.testing.cassettes
+_previous_record = pytest.StashKey[str | None]()  # the variable's value before the session set it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
