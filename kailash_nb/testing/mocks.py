@@ -195,6 +195,12 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
         """The object behind the proxy (also ``__wrapped__``)."""
         return self.__wrapped__
 
+    @property
+    def call_handler(self) -> CallHandler | None:
+        """The handler that makes or answers this proxy's calls (a cassette's), or ``None``."""
+        handler: CallHandler | None = self._self_handler
+        return handler
+
     def get_calls(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped object's own ``get_calls`` if it has one (a mock HTTP client), else this
         resource's :class:`CallRecord` list, optionally only those of ``method``."""
@@ -240,7 +246,7 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
 
     def __dir__(self) -> list[str]:
         return sorted(set(dir(self.__wrapped__)) | {"get_calls", "tracked_calls", "reset_calls", "wrapped",
-                                                     "resource_name"})
+                                                     "resource_name", "call_handler"})
 
     def __repr__(self) -> str:
         return f"<tracked resource {self._self_name!r}: {type(self.__wrapped__).__name__}>"

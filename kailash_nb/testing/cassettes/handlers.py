@@ -19,7 +19,7 @@ from kailash_nb.workflow import current_node_id
 from kailash_nb.workflow.calls import METHOD
 
 from ..mocks import CallTracker, TrackedResource, handled_resource
-from .encoder import Encoder, UnencodableValueError
+from .encoder import SECRET, Encoder, UnencodableValueError
 from .tape import NO_NODE, Entry, call_key
 
 __all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "UnmatchedCallError"]
@@ -55,8 +55,29 @@ def _arguments(encoder: Encoder, method: str, args: tuple[Any, ...], kwargs: Map
     if method == "__aexit__":  # (type, exception, traceback): only the exception type is part of the call
         kind = args[0] if args else None
         return [None if kind is None else getattr(kind, "__qualname__", repr(kind))], {}
-    return ([encoder.encode(arg, f"{where} argument {i}") for i, arg in enumerate(args)],
-            encoder.encode_kwargs(kwargs, where))
+    positional = [_handle_reference(arg) or encoder.encode(arg, f"{where} argument {i}")
+                  for i, arg in enumerate(args)]
+    named = {key: _handle_reference(value) or (SECRET if encoder.is_secret(key) else
+                                               encoder.encode(value, f"{where} argument {key}"))
+             for key, value in kwargs.items()}
+    return positional, named
+
+
+def _handle_reference(value: Any) -> dict[str, Any] | None:
+    """An object a recorded call returned, passed back as an argument (``pool.release(conn)``): written as
+    the call that returned it."""
+    if isinstance(value, TrackedResource):
+        handler = value.call_handler
+        if isinstance(handler, (RecordingHandler, ReplayHandler)):
+            return {"$type": "handle", "value": handler.handle or value.resource_name}
+    return None
+
+
+def _real(value: Any) -> Any:
+    """What to pass to the real object for an argument: the real object behind a recorded handle."""
+    if isinstance(value, TrackedResource) and isinstance(value.call_handler, RecordingHandler):
+        return value.call_handler.real
+    return value
 
 
 async def _awaited(awaitable: Any) -> Any:
@@ -156,6 +177,10 @@ class RecordingHandler:
              node: str | None) -> tuple[Any, bool]:
         real, recorder = self.real, self.recorder
         entry = recorder.reserve(self.handle, method, "call", args, kwargs, node)
+        if any(isinstance(arg, TrackedResource) for arg in args):
+            args = tuple(_real(arg) for arg in args)
+        if any(isinstance(value, TrackedResource) for value in kwargs.values()):
+            kwargs = {key: _real(value) for key, value in kwargs.items()}
         try:
             if method == "__await__":
                 value = _awaited(real)

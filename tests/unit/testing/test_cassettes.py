@@ -641,3 +641,40 @@ async def test_a_cassette_refuses_uses_its_state_does_not_allow(tmp_path: Path) 
             cassette.resource("cache")
         with pytest.raises(TypeError, match="resource 'cache' needs a factory"):
             await cassette.resources(cache=Service())
+
+
+class Pool:
+    """A pool whose release() insists on getting back a connection it handed out."""
+
+    def __init__(self) -> None:
+        self.out: list[Connection] = []
+        self.service = Service()
+
+    async def acquire(self) -> Connection:
+        self.out.append(Connection(self.service))
+        return self.out[-1]
+
+    async def release(self, connection: Connection, *, timeout: float | None = None) -> None:
+        if connection not in self.out:
+            raise ValueError(f"{connection!r} is not a connection of this pool")
+        self.out.remove(connection)
+
+
+@pytest.mark.asyncio
+async def test_an_object_a_call_returned_can_be_passed_back_to_a_call(tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    workflow = (AsyncWorkflowBuilder("explicit").add_async_code("n", """
+pool = await get_resource("pool")
+conn = await pool.acquire()
+rows = await conn.fetch("select 1")
+await pool.release(conn, timeout=2)
+result = {"n": rows[0]["n"]}
+""").build())
+    pool = Pool()
+    async with Cassette(path) as cassette:
+        assert await run(cassette, workflow, pool=lambda: pool) == {"n": {"n": 1}}
+    assert pool.out == []  # the real pool got its own connection back
+    release = json.loads(path.read_text())["resources"]["pool"]["n"][2]
+    assert (release["method"], release["args"]) == ("release", [{"$type": "handle", "value": "n#0"}])
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, workflow, pool=never_called) == {"n": {"n": 1}}
