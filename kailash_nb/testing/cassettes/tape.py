@@ -21,6 +21,8 @@ Each node's calls are in the order the node made them, so parallel nodes give th
 they ran in. ``kind`` is ``call`` (a plain result), ``await`` (the call's awaited result) or ``get`` (an
 attribute read). A call has one outcome: ``result`` (a value), ``raised`` (an exception) or ``returns``:
 ``handle`` (an object whose own calls follow with ``"on": "<node>#<index of this call>"``) or ``self``.
+Such an object passed back as an argument (``pool.release(conn)``) is written as
+``{"$type": "handle", "value": "<node>#<index>"}``.
 """
 
 from __future__ import annotations
