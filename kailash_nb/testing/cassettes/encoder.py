@@ -198,15 +198,17 @@ class Encoder:
         if kind is tuple:
             return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
         if _is_record(value):
-            return {_TAG: "record", "fields": [[key, self._field(key, item, where)] for key, item in value.items()]}
+            is_secret, encode_item = self.is_secret, self.encode
+            return {_TAG: "record", "fields": [[key, SECRET if is_secret(key) else encode_item(item, where)]
+                                               for key, item in value.items()]}
         if isinstance(value, ReplayedRecord):
             return {_TAG: "record", "fields": [[key, self._field(key, item, where)] for key, item in value.items()]}
         if isinstance(value, BaseException):
             return self._exception(value, where)
         found = self._find(kind)
         if found is not None:
-            name, encode = found
-            return {_TAG: name, "value": self.encode(encode(value), f"{where} ({name})")}
+            name, to_data = found
+            return {_TAG: name, "value": self.encode(to_data(value), where and f"{where} ({name})")}
         # subclasses of the containers (a namedtuple, an OrderedDict) come back as the container, which they
         # equal
         if isinstance(value, dict):

@@ -9,6 +9,7 @@ schedules act on them.
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 from collections.abc import Mapping
 from types import CoroutineType
@@ -55,11 +56,12 @@ def _arguments(encoder: Encoder, method: str, args: tuple[Any, ...], kwargs: Map
     if method == "__aexit__":  # (type, exception, traceback): only the exception type is part of the call
         kind = args[0] if args else None
         return [None if kind is None else getattr(kind, "__qualname__", repr(kind))], {}
-    positional = [_handle_reference(arg) or encoder.encode(arg, f"{where} argument {i}")
+    # ``where`` is empty on the first try: the place is named only when a value cannot be written
+    positional = [_handle_reference(arg) or encoder.encode(arg, where and f"{where} argument {i}")
                   for i, arg in enumerate(args)]
     named = {key: _handle_reference(value) or (SECRET if encoder.is_secret(key) else
-                                               encoder.encode(value, f"{where} argument {key}"))
-             for key, value in kwargs.items()}
+                                               encoder.encode(value, where and f"{where} argument {key}"))
+             for key, value in kwargs.items()} if kwargs else {}
     return positional, named
 
 
@@ -71,6 +73,14 @@ def _handle_reference(value: Any) -> dict[str, Any] | None:
         if isinstance(handler, (RecordingHandler, ReplayHandler)):
             return {"$type": "handle", "value": handler.handle or value.resource_name}
     return None
+
+
+def _passes_handles(entry: Entry) -> bool:
+    """Whether the call passes objects that recorded calls returned (seen in its encoded arguments)."""
+    for value in entry.args:
+        if type(value) is dict and value.get("$type") == "handle":
+            return True
+    return any(type(value) is dict and value.get("$type") == "handle" for value in entry.kwargs.values())
 
 
 def _real(value: Any) -> Any:
@@ -154,14 +164,16 @@ class Recorder:
 class RecordingHandler:
     """Makes each call on the real object and records it (the seam's handler while recording)."""
 
-    __slots__ = ("handle", "real", "recorder")
+    __slots__ = ("handle", "methods", "real", "recorder")
     replays = False
 
     def __init__(self, recorder: Recorder, real: Any, handle: str | None = None) -> None:
         self.recorder, self.real, self.handle = recorder, real, handle
+        self.methods: set[str] = set()  # names seen to be methods (a method stays one), read only once
 
     def attribute(self, proxy: Any, name: str) -> Any:
-        entry = None
+        if name in self.methods:
+            return METHOD
         try:
             value = getattr(self.real, name)
         except AttributeError as error:
@@ -169,6 +181,8 @@ class RecordingHandler:
             self.recorder.raised(entry, error)
             raise
         if callable(value):
+            if inspect.ismethod(value):
+                self.methods.add(name)
             return METHOD
         entry = self.recorder.reserve(self.handle, name, "get", (), {}, current_node_id())
         return self.recorder.settle(entry, value, proxy, self.real)
@@ -177,9 +191,8 @@ class RecordingHandler:
              node: str | None) -> tuple[Any, bool]:
         real, recorder = self.real, self.recorder
         entry = recorder.reserve(self.handle, method, "call", args, kwargs, node)
-        if any(isinstance(arg, TrackedResource) for arg in args):
+        if _passes_handles(entry):
             args = tuple(_real(arg) for arg in args)
-        if any(isinstance(value, TrackedResource) for value in kwargs.values()):
             kwargs = {key: _real(value) for key, value in kwargs.items()}
         try:
             if method == "__await__":
