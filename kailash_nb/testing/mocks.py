@@ -38,7 +38,7 @@ import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import allow_await, current_node_id, now
-from kailash_nb.workflow.calls import METHOD, CallHandler, before_call, current_call_policy
+from kailash_nb.workflow.calls import METHOD, CallHandler, Settle, before_call, current_call_policy
 
 __all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock", "handled_resource"]
 
@@ -359,12 +359,12 @@ def _handled_call(owner: TrackedResource, handler: CallHandler, method: str, arg
                   kwargs: Mapping[str, Any], start: float, node: str | None) -> Any:
     """A call that ``handler`` makes or answers; recorded like any other."""
     try:
-        value, replayed = handler.call(owner, method, args, kwargs, node)
+        value, replayed, settle = handler.call(owner, method, args, kwargs, node)
     except BaseException as exc:
         owner._self_record(method, args, kwargs, None, exc, start, node, replayed=handler.replays)
         raise
     if type(value) is CoroutineType:
-        return _PendingCall(owner, method, args, kwargs, start, node, None, value, replayed).coroutine()
+        return _PendingCall(owner, method, args, kwargs, start, node, None, value, replayed, settle).coroutine()
     owner._self_record(method, args, kwargs, value, None, start, node, replayed=replayed)
     return value
 
@@ -378,13 +378,15 @@ _WATCHED: set[weakref.ref[Any]] = set()
 class _PendingCall:
     """A call whose result is awaitable: recorded when awaited to the end, or as never awaited."""
 
-    __slots__ = ("args", "inner", "kwargs", "method", "node", "owner", "replayed", "start", "target", "watch")
+    __slots__ = ("args", "inner", "kwargs", "method", "node", "owner", "replayed", "settle", "start", "target",
+                 "watch")
 
     def __init__(self, owner: TrackedResource, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                 start: float, node: str | None, target: Any, inner: Any, replayed: bool = False) -> None:
+                 start: float, node: str | None, target: Any, inner: Any, replayed: bool = False,
+                 settle: Settle | None = None) -> None:
         self.owner, self.method, self.args, self.kwargs = owner, method, args, kwargs
         self.start, self.node, self.target, self.inner = start, node, target, inner
-        self.replayed = replayed
+        self.replayed, self.settle = replayed, settle
         self.watch: weakref.ref[Any] | None = None
 
     def coroutine(self) -> Coroutine[Any, Any, Any]:
@@ -409,11 +411,20 @@ class _PendingCall:
                 await before_call(self.owner._self_name, self.method, self.node)
             result = await awaitable
         except BaseException as exc:
+            if self.settle is not None:
+                self.settle(None, exc)
             exhausted = self.owner._self_failed(self.method, self.args, self.kwargs, self.target, exc, self.start,
                                                 self.node, self.replayed)
             if exhausted is not None:
                 raise exhausted from None
             raise
+        if self.settle is not None:  # a handler's view of the result (a cassette keeps it, wraps an object)
+            try:
+                result = self.settle(result, None)
+            except BaseException as exc:
+                self.owner._self_record(self.method, self.args, self.kwargs, None, exc, self.start, self.node,
+                                        replayed=self.replayed)
+                raise
         self.owner._self_record(self.method, self.args, self.kwargs, result, None, self.start, self.node,
                                 replayed=self.replayed)
         return result

@@ -16,11 +16,11 @@ object. The proxy still records each call for the test and still passes awaited 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Final, Protocol
 
-__all__ = ["CALL_SEAM_ATTRIBUTE", "METHOD", "CallHandler", "CallPolicy", "before_call", "call_policy",
+__all__ = ["CALL_SEAM_ATTRIBUTE", "METHOD", "CallHandler", "CallPolicy", "Settle", "before_call", "call_policy",
            "current_call_policy"]
 
 #: A class attribute, true on a resource that calls :func:`before_call` itself (the mock HTTP client): the
@@ -50,6 +50,10 @@ class _Method:
 METHOD: Final = _Method()
 
 
+#: What sees an awaited call's outcome for a :class:`CallHandler`: ``(result, None)`` or ``(None, error)``.
+Settle = Callable[[Any, "BaseException | None"], Any]
+
+
 class CallHandler(Protocol):
     """Stands behind one tracked resource proxy: makes (or answers) the calls made through it."""
 
@@ -60,9 +64,11 @@ class CallHandler(Protocol):
         """The value read as ``proxy.name``, or :data:`METHOD` when it is a method to call."""
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-             node: str | None) -> tuple[Any, bool]:
+             node: str | None) -> tuple[Any, bool, Settle | None]:
         """Make the call ``method(*args, **kwargs)`` on the object behind ``proxy``, or answer it without
-        one. Returns what the caller gets (a coroutine for an awaited call) and whether it was replayed."""
+        one. Returns what the caller gets (a coroutine for an awaited call), whether it was replayed, and
+        for a coroutine, optionally, what sees its outcome: ``settle(result, None)`` returns what the
+        awaiting caller gets instead of ``result``; ``settle(None, error)`` sees an exception (re-raised)."""
 
 
 _POLICY: ContextVar[CallPolicy | None] = ContextVar("kailash_nb_call_policy", default=None)

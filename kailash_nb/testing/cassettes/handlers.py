@@ -17,7 +17,7 @@ from typing import Any
 
 from kailash_nb.errors import KailashNbError
 from kailash_nb.workflow import current_node_id
-from kailash_nb.workflow.calls import METHOD
+from kailash_nb.workflow.calls import METHOD, Settle
 
 from ..mocks import CallTracker, TrackedResource, handled_resource
 from .encoder import SECRET, Encoder, UnencodableValueError
@@ -131,7 +131,7 @@ class Recorder:
     def raised(self, entry: Entry, error: BaseException) -> None:
         if isinstance(error, (Exception, StopAsyncIteration)):
             entry.outcome, entry.result = "raised", self.encoder.encode(error, self._where(entry.method))
-        # a cancelled call stays pending: it is left out of the file
+        # a cancelled call keeps the outcome "nothing": it never completed
 
     def settle(self, entry: Entry, value: Any, proxy: TrackedResource, real: Any) -> Any:
         """Keep ``value`` on the tape and return what the caller gets: the value, or a proxy for an object."""
@@ -152,13 +152,15 @@ class Recorder:
         entry.outcome = "handle"
         return handled_resource(self.resource, value, self.tracker, RecordingHandler(self, value, entry.handle))
 
-    async def settle_awaited(self, entry: Entry, awaitable: Any, proxy: TrackedResource, real: Any) -> Any:
-        try:
-            value = await awaitable
-        except BaseException as error:
-            self.raised(entry, error)
-            raise
-        return self.settle(entry, value, proxy, real)
+    def settling(self, entry: Entry, proxy: TrackedResource, real: Any) -> Settle:
+        """What sees an awaited call's outcome: keeps it on the tape (the seam's ``Settle``)."""
+        def settle(value: Any, error: BaseException | None) -> Any:
+            if error is not None:
+                self.raised(entry, error)
+                return None
+            return self.settle(entry, value, proxy, real)
+
+        return settle
 
 
 class RecordingHandler:
@@ -188,7 +190,7 @@ class RecordingHandler:
         return self.recorder.settle(entry, value, proxy, self.real)
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-             node: str | None) -> tuple[Any, bool]:
+             node: str | None) -> tuple[Any, bool, Settle | None]:
         real, recorder = self.real, self.recorder
         entry = recorder.reserve(self.handle, method, "call", args, kwargs, node)
         if _passes_handles(entry):
@@ -208,8 +210,8 @@ class RecordingHandler:
             value = _awaited(value)
         if type(value) is CoroutineType:
             entry.kind = "await"
-            return recorder.settle_awaited(entry, value, proxy, real), False
-        return recorder.settle(entry, value, proxy, real), False
+            return value, False, recorder.settling(entry, proxy, real)
+        return recorder.settle(entry, value, proxy, real), False, None
 
 
 # -- replaying ----------------------------------------------------------------------------------------------
@@ -289,6 +291,11 @@ class Player:
         if entry.outcome == "handle":
             return handled_resource(self.resource, Replayed(f"{self.resource} {entry.handle}"), self.tracker,
                                     ReplayHandler(self, entry.handle))
+        if entry.outcome == "nothing":
+            raise UnmatchedCallError(
+                f"cassette {self.cassette}: {self.resource}.{_describe(entry.method, entry.args, entry.kwargs)} "
+                f"never completed when it was recorded (it was cancelled, or its coroutine was never awaited), so "
+                "there is no outcome to replay; record again with mode='all'")
         raise self.encoder.decode_exception(entry.result)
 
     def unmatched(self, node: str, on: str | None, method: str, args: list[Any], kwargs: dict[str, Any],
@@ -360,7 +367,7 @@ class ReplayHandler:
         return METHOD
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-             node: str | None) -> tuple[Any, bool]:
+             node: str | None) -> tuple[Any, bool, Settle | None]:
         player = self.player
         node_name = node or NO_NODE
         encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
@@ -374,8 +381,8 @@ class ReplayHandler:
             raise player.unmatched(node_name, self.handle, method, encoded, named, key)
         player.use(node_name, entry)
         if entry.kind == "await":
-            return _replay_result(player, entry, proxy), True
-        return player.answer(entry, proxy), True
+            return _replay_result(player, entry, proxy), True, None
+        return player.answer(entry, proxy), True, None
 
 
 def replayed_resource(player: Player) -> TrackedResource:

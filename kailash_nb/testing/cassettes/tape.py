@@ -20,7 +20,8 @@ same calls).
 Each node's calls are in the order the node made them, so parallel nodes give the same file whatever order
 they ran in. ``kind`` is ``call`` (a plain result), ``await`` (the call's awaited result) or ``get`` (an
 attribute read). A call has one outcome: ``result`` (a value), ``raised`` (an exception) or ``returns``:
-``handle`` (an object whose own calls follow with ``"on": "<node>#<index of this call>"``) or ``self``.
+``handle`` (an object whose own calls follow with ``"on": "<node>#<index of this call>"``), ``self``, or
+``nothing``: the call never completed (its coroutine was never awaited, or it was cancelled).
 Such an object passed back as an argument (``pool.release(conn)``) is written as
 ``{"$type": "handle", "value": "<node>#<index>"}``.
 """
@@ -44,7 +45,7 @@ FORMAT_VERSION = 1
 #: The node name under which calls made outside any workflow node (by the test itself) are kept.
 NO_NODE = "<test>"
 _KINDS = ("call", "await", "get")
-_RETURNS = ("handle", "self")
+_RETURNS = ("handle", "self", "nothing")
 
 
 class CassetteFileError(KailashNbError, ValueError):
@@ -67,7 +68,7 @@ class Entry:
     kwargs: dict[str, Any]
     key: str
     result: Any = None
-    outcome: str = "pending"  # "result", "raised", "handle", "self"; "pending" until the call completes
+    outcome: str = "nothing"  # "result", "raised", "handle", "self"; "nothing" until the call completes
     handle: str = ""  # the id that calls on the object this call returned refer to: "<node>#<index>"
 
     def to_json(self) -> dict[str, Any]:
@@ -160,7 +161,7 @@ def _entry(record: Any, where: str, handle: str, wrong: Any) -> Entry:
     entry = Entry(on, method, kind, args, kwargs, call_key(on, method, args, kwargs), handle=handle)
     if outcomes[0] == "returns":
         if record["returns"] not in _RETURNS:
-            raise wrong(where, f"has 'returns' {record['returns']!r}; expected 'handle' or 'self'")
+            raise wrong(where, f"has 'returns' {record['returns']!r}; expected 'handle', 'self' or 'nothing'")
         entry.outcome = record["returns"]
     else:
         entry.outcome, entry.result = outcomes[0], record[outcomes[0]]
@@ -172,27 +173,11 @@ def _entry(record: Any, where: str, handle: str, wrong: Any) -> Entry:
 
 
 def dump(tape: Tape) -> str:
-    """The file's text: resources and nodes sorted, two-space indent, a newline at the end. Calls that never
-    completed (a cancelled node's) are left out, and the handles of the rest numbered again."""
-    resources: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for resource, nodes in tape.items():
-        kept = {node: [entry for entry in entries if entry.outcome != "pending"] for node, entries in nodes.items()}
-        renamed = {entry.handle: f"{node}#{i}" for node, entries in kept.items() for i, entry in enumerate(entries)}
-        resources[resource] = {}
-        for node, entries in kept.items():
-            if not entries:
-                continue
-            records = []
-            for entry in entries:
-                record = entry.to_json()
-                if entry.on is not None:
-                    record["on"] = renamed.get(entry.on, entry.on)
-                records.append(record)
-            resources[resource][node] = records
-    # Resources and nodes sorted, so that parallel nodes give the same file whatever order they ran in; the
-    # fields of recorded values keep their own order, which replay gives back.
-    ordered = {resource: {node: resources[resource][node] for node in sorted(resources[resource])}
-               for resource in sorted(resources)}
-    document = {"kailash_nb_cassette": FORMAT_VERSION, "resources": ordered}
+    """The file's text: resources and nodes sorted (so that parallel nodes give the same file whatever order
+    they ran in), two-space indent, a newline at the end; recorded values keep their own field order, which
+    replay gives back."""
+    resources = {resource: {node: [entry.to_json() for entry in nodes[node]] for node in sorted(nodes)
+                            if nodes[node]}
+                 for resource, nodes in sorted(tape.items())}
+    document = {"kailash_nb_cassette": FORMAT_VERSION, "resources": resources}
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-

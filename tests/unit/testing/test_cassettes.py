@@ -582,7 +582,7 @@ class Answering:
         async def answer() -> str:
             return f"{method}{args}"
 
-        return (answer() if method.startswith("a") else method.upper()), True
+        return (answer() if method.startswith("a") else method.upper()), True, None
 
 
 @pytest.mark.asyncio
@@ -678,3 +678,33 @@ result = {"n": rows[0]["n"]}
     assert (release["method"], release["args"]) == ("release", [{"$type": "handle", "value": "n#0"}])
     async with Cassette(path, "none") as cassette:
         assert await run(cassette, workflow, pool=never_called) == {"n": {"n": 1}}
+
+
+def test_a_call_never_awaited_is_recorded_and_replays_as_never_awaited(tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    path = tmp_path / "forgot.json"
+    workflow = (AsyncWorkflowBuilder("forgot").add_async_code("n", """
+db = await get_resource("db")
+db.next_id("x")
+result = {"id": await db.next_id("y")}
+""").build())
+
+    def once(mode: str, factory: Any) -> tuple[list[str], list[tuple[Any, bool]], dict[str, Any]]:
+        async def scenario() -> tuple[list[tuple[Any, bool]], dict[str, Any]]:
+            async with Cassette(path, mode) as cassette:
+                outputs = await run(cassette, workflow, db=factory)
+            return [(call.args, call.awaited) for call in cassette.calls], outputs
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            calls, outputs = asyncio.run(scenario())
+            gc.collect()
+        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)], calls, outputs
+
+    recorded = once("once", Service)
+    replayed = once("none", never_called)
+    assert recorded == replayed == (["coroutine 'db.next_id' was never awaited"],
+                                    [(("x",), False), (("y",), True)], {"n": {"id": 1}})  # x never ran
+    assert json.loads(path.read_text())["resources"]["db"]["n"][0]["returns"] == "nothing"
