@@ -284,11 +284,29 @@ class _HandledResource(TrackedResource):
     def __getitem__(self, key: Any) -> Any:
         return TrackedMethod(self, "__getitem__", None)(key)
 
+    # What Python asks of an object without calling a method: calls too, so that a replay answers them as
+    # recorded rather than from the stand-in behind the proxy.
+    def __str__(self) -> str:
+        text: str = TrackedMethod(self, "__str__", None)()
+        return text
+
+    def __bool__(self) -> bool:
+        truth: bool = TrackedMethod(self, "__bool__", None)()
+        return truth
+
+    def __len__(self) -> int:
+        length: int = TrackedMethod(self, "__len__", None)()
+        return length
+
+    def __contains__(self, item: Any) -> bool:
+        found: bool = TrackedMethod(self, "__contains__", None)(item)
+        return found
+
 
 def handled_resource(name: str, target: Any, tracker: CallTracker, handler: CallHandler) -> TrackedResource:
     """A :class:`TrackedResource` whose attribute reads and calls ``handler`` makes or answers; ``await``,
-    ``async with``, ``async for`` and ``[key]`` on it are calls (``__await__``, ``__aenter__``, ``__anext__``,
-    ``__getitem__``...)."""
+    ``async with``, ``async for``, ``[key]``, ``str()``, ``bool()``, ``len()`` and ``in`` on it are calls
+    (``__await__``, ``__aenter__``, ``__anext__``, ``__getitem__``, ``__str__``...)."""
     return _HandledResource(name, target, tracker, handler)
 
 

@@ -21,10 +21,10 @@ factories and answer every call from the file. Modes, as in vcrpy:
 every cassette. A call with no recording raises :class:`UnmatchedCallError` at once. The file format is
 in :mod:`.tape`, the values it can hold in :mod:`.encoder`.
 
-Limits: secrets are found by name, so a secret passed positionally (or inside a URL) is written as it is;
-what Python asks of an object without calling a method (``len(obj)``, ``bool(obj)``, ``for x in obj``,
-``str(obj)``) is not recorded, so on replay such an object (a handle, not data) gives its stand-in's
-answer; pass plain data out of node code instead.
+Limits: secrets are found by name, so a secret passed positionally (or inside a URL) is written as it is.
+On an object a call returned (not data), ``await``, ``async with``, ``async for``, ``[key]``, ``str()``,
+``bool()``, ``len()`` and ``in`` are recorded; plain ``for x in obj``, ``==``, ``hash()`` and arithmetic are
+not, so on replay they see the stand-in behind the proxy: take plain data from such objects in node code.
 """
 
 from __future__ import annotations

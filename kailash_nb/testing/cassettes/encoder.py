@@ -7,7 +7,7 @@ are written as themselves. Every other value the encoder knows is written as an 
     tuple      {"$type": "tuple", "items": [...]}
     bytes      {"$type": "bytes", "base64": "..."}
     datetime   {"$type": "datetime", "value": "2024-01-02T03:04:05+00:00"}   also date, time, timedelta
-    Decimal    {"$type": "decimal", "value": "1.10"}                         also UUID, set, frozenset
+    Decimal    {"$type": "decimal", "value": "1.10"}          also UUID, set, frozenset, ipaddress types
     record     {"$type": "record", "fields": [["id", 1], ...]}    an asyncpg Record: read back as a
                                                                     ReplayedRecord (r["id"], r[0], dict(r))
     exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "..."}
@@ -32,6 +32,7 @@ import base64
 import builtins
 import datetime as dt
 import importlib
+import ipaddress
 import json
 import math
 import re
@@ -331,6 +332,13 @@ _BUILT_IN: tuple[tuple[type, str, _Encode, _Decode], ...] = (
     (dt.timedelta, "timedelta", lambda v: [v.days, v.seconds, v.microseconds], lambda v: dt.timedelta(*v)),
     (Decimal, "decimal", str, Decimal),
     (uuid.UUID, "uuid", str, uuid.UUID),
+    # PostgreSQL's inet and cidr, as asyncpg returns them
+    (ipaddress.IPv4Address, "ipv4_address", str, ipaddress.IPv4Address),
+    (ipaddress.IPv6Address, "ipv6_address", str, ipaddress.IPv6Address),
+    (ipaddress.IPv4Interface, "ipv4_interface", str, ipaddress.IPv4Interface),
+    (ipaddress.IPv6Interface, "ipv6_interface", str, ipaddress.IPv6Interface),
+    (ipaddress.IPv4Network, "ipv4_network", str, ipaddress.IPv4Network),
+    (ipaddress.IPv6Network, "ipv6_network", str, ipaddress.IPv6Network),
     # sets are written sorted by each item's JSON text, so that the file is the same from run to run
     (set, "set", lambda v: sorted(v, key=repr), lambda v: set(map(_hashable, v))),
     (frozenset, "frozenset", lambda v: sorted(v, key=repr), lambda v: frozenset(map(_hashable, v))),

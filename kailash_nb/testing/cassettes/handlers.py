@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CoroutineType
 from typing import Any
 
@@ -28,6 +28,10 @@ __all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "Unmatched
 # Dunder calls whose result the caller awaits (``async with``, ``async for``, ``await``): always recorded as
 # awaited calls, whatever kind of awaitable the object returns.
 _AWAITED = frozenset({"__aenter__", "__aexit__", "__anext__", "__await__"})
+
+
+_BUILT_INS: dict[str, Callable[..., Any]] = {
+    "__str__": str, "__bool__": bool, "__len__": len, "__contains__": lambda obj, item: item in obj}
 
 
 class UnmatchedCallError(KailashNbError, LookupError):
@@ -199,6 +203,8 @@ class RecordingHandler:
         try:
             if method == "__await__":
                 value = _awaited(real)
+            elif method in _BUILT_INS:  # str(), bool(), len(), in: with Python's own fallbacks
+                value = _BUILT_INS[method](real, *args)
             elif method.startswith("__"):  # protocols are looked up on the type, as Python does
                 value = getattr(type(real), method)(real, *args, **kwargs)
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import json
 import os
 import uuid
@@ -449,6 +450,8 @@ VALUES = [
     Decimal("1.10"), uuid.UUID("12345678-1234-5678-1234-567812345678"), b"\x00\xff", bytearray(b"ab"),
     (1, "a", (2,)), {1: "one", (2, 3): "pair"}, {"$type": "not a tag"}, {3, 1, 2}, frozenset({"a"}),
     float("inf"), float("nan"), [None, True, 1.5, "x"], {"nested": [{"at": dt.date(2020, 1, 1)}]},
+    ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("::1"), ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_interface("10.0.0.1/24"),
 ]
 
 
@@ -708,3 +711,47 @@ result = {"id": await db.next_id("y")}
     assert recorded == replayed == (["coroutine 'db.next_id' was never awaited"],
                                     [(("x",), False), (("y",), True)], {"n": {"id": 1}})  # x never ran
     assert json.loads(path.read_text())["resources"]["db"]["n"][0]["returns"] == "nothing"
+
+
+class Headers:
+    """An object that node code reads with str(), bool(), len(), in and [key] rather than by methods."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.fields.items())
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.fields
+
+    def __getitem__(self, key: str) -> str:
+        return self.fields[key]
+
+
+class Api:
+    def headers(self) -> Headers:
+        return Headers({"type": "json", "encoding": "utf-8"})
+
+    def empty(self) -> Headers:
+        return Headers({})
+
+
+@pytest.mark.asyncio
+async def test_str_bool_len_in_and_indexing_on_a_returned_object_replay_as_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "headers.json"
+    workflow = (AsyncWorkflowBuilder("headers").add_async_code("n", """
+api = await get_resource("api")
+h = api.headers()
+result = {"text": str(h), "size": len(h), "has": "type" in h, "missing": "x" in h, "type": h["type"],
+          "empty": bool(api.empty()), "full": bool(h)}
+""").build())
+    async with Cassette(path) as cassette:
+        recorded = await run(cassette, workflow, api=Api)
+    assert recorded["n"] == {"text": "type=json; encoding=utf-8", "size": 2, "has": True, "missing": False,
+                             "type": "json", "empty": False, "full": True}
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, workflow, api=never_called) == recorded
