@@ -36,6 +36,15 @@ catches everything the kit itself raises::
     ├── ScheduleTokenError                   + ValueError: not a token that explore_schedules printed
     ├── HttpStatusError                      the mock HTTP client's ``raise_for_status()``
     ├── UnmatchedRequestError                + LookupError: no route of the mock HTTP client matches
+    ├── UnmatchedCallError                   + LookupError: a replayed call that the cassette has no recording of
+    ├── CassetteFileError                    + ValueError: a cassette file that cannot be read (bad JSON, bad shape)
+    │   └── CassetteVersionError             written by a newer kailash_nb: upgrade, or record again
+    ├── CassetteModeError                    + ValueError: not once, none, new or all
+    ├── CassetteUsageError                   + ValueError: a resource made twice, factories() while recording
+    ├── CassetteChangedError                 + RuntimeError: the file changed on disk while recording: not written
+    ├── CassetteNotFoundError                + FileNotFoundError: mode 'none' (replay only) and no file
+    ├── UnencodableValueError                + TypeError: a value that a cassette's encoder cannot write
+    ├── RecordedError                        stands in, on replay, for a recorded exception of a class not importable
     ├── PostgresFixtureError                 + RuntimeError: kailash_nb.testing.fixtures.postgres
     │   ├── UnsupportedEngineError           + ValueError
     │   ├── PostgresConfigurationError       + ValueError

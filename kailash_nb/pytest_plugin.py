@@ -13,6 +13,7 @@
   a fresh loop here, so it needs nothing but kailash_nb.
 - Under ``pytest --nbval``: cells named as in ``kailash-nb check``, diffs of the changed text, stable
   images compared, and each notebook kept on one xdist worker (see ``kailash_nb.runner.nbval_hooks``).
+- ``--kailash-record=once|none|new|all`` sets the mode of every cassette (``kailash_nb.testing.Cassette``).
 - ``postgres_server`` (session) and ``postgres_db`` (a fresh database per test) on a real PostgreSQL,
   embedded and started on first use (see ``kailash_nb.testing.fixtures.postgres``).
 - ``--kailash-schedules N [--kailash-schedule-seed S]``: each ``AsyncWorkflowTestCase`` test that passes is
@@ -33,6 +34,7 @@ import argparse
 import asyncio
 import functools
 import inspect
+import os
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -44,10 +46,17 @@ if TYPE_CHECKING:
     from kailash_nb.testing.fixtures.redis import RedisCache, RedisServer, TestRedis
 
 _ASYNC_PLUGIN_MARKERS = ("asyncio", "anyio", "trio")
+_RECORD_MODES = ("once", "none", "new", "all")
+_RECORD_VARIABLE = "KAILASH_NB_RECORD"  # read by kailash_nb.testing.cassettes
+_previous_record = pytest.StashKey[str | None]()  # the variable's value before the session set it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kailash_nb", "kailash_nb")
+    group.addoption(
+        "--kailash-record", choices=_RECORD_MODES, default=None, dest="kailash_record",
+        help="record mode of every cassette (kailash_nb.testing.Cassette), whatever the test asks: once, none "
+             "(replay only), new (record calls not in the file) or all (record again)")
     group.addoption("--kailash-schedules", type=_schedule_runs, default=None, metavar="N",
                     help="re-run each passing AsyncWorkflowTestCase test under N seeded schedules on virtual time "
                          "and fail it with the token of the first failing one")
@@ -77,7 +86,12 @@ def _schedule_token(value: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under ``--nbval``: the kit's cell names, readable diffs, image comparison and one worker per notebook.
-    With ``--kailash-schedules`` or ``--kailash-schedule-replay``: their hooks."""
+    With ``--kailash-record``: every cassette's mode, through ``KAILASH_NB_RECORD`` (so that kernels started
+    by the run see it too). With ``--kailash-schedules`` or ``--kailash-schedule-replay``: their hooks."""
+    record = config.getoption("kailash_record", default=None)
+    if record:
+        config.stash[_previous_record] = os.environ.get(_RECORD_VARIABLE)
+        os.environ[_RECORD_VARIABLE] = record
     if config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False):
         from kailash_nb.runner.nbval_hooks import NbvalHooks
 
@@ -92,6 +106,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
         seed = config.getoption("kailash_schedule_seed", default=0)
         config.pluginmanager.register(ScheduleOption(runs, seed, replay), "kailash-nb-schedules")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _previous_record in config.stash:
+        previous = config.stash[_previous_record]
+        if previous is None:
+            os.environ.pop(_RECORD_VARIABLE, None)
+        else:
+            os.environ[_RECORD_VARIABLE] = previous
 
 
 @pytest.fixture

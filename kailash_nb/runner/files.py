@@ -13,16 +13,17 @@ processes never edit one notebook at once (the second refuses at once; it never 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
-import secrets
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kailash_nb.atomic import write_atomically
 from kailash_nb.errors import KailashNbError
+
+__all__ = ["FileChangedError", "FileLockedError", "OutputPathError", "Snapshot", "lock", "refuse_unsafe_output",
+           "write_atomically"]
 
 
 class OutputPathError(KailashNbError, ValueError):
@@ -36,73 +37,6 @@ class FileChangedError(KailashNbError, RuntimeError):
 
 class FileLockedError(KailashNbError, RuntimeError):
     """Another process holds the lock of a file that this one means to rewrite."""
-
-
-def write_atomically(path: str | os.PathLike[str], data: bytes | str, *,
-                     unchanged: Snapshot | None = None) -> Path:
-    """Replace ``path`` with ``data`` (``str`` is written as UTF-8) in one rename, keeping the file's mode.
-
-    The temporary file is made in the same folder (a rename is atomic only within one file system) and
-    removed again when anything fails, so the old file is left byte for byte. A new file gets the usual
-    mode (0666 minus the umask); a read-only file is not replaced (``PermissionError``). A symlink stays a
-    symlink: the file it points to is replaced. With ``unchanged``, the file must still be that snapshot
-    just before the rename, else :class:`FileChangedError`.
-    """
-    target = Path(os.path.realpath(path))
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        old = None
-    if old is not None and (not stat.S_IMODE(old.st_mode) & 0o222 or not os.access(target, os.W_OK)):
-        # Renaming over it would work (the folder is writable), but whoever made it read-only meant it.
-        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
-    temporary, handle = _temporary_file(target)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if old is not None:
-            os.chmod(temporary, stat.S_IMODE(old.st_mode))
-            if (old.st_uid, old.st_gid) != _owner(temporary):
-                with contextlib.suppress(OSError):  # only root may give a file away; the mode is what matters
-                    os.chown(temporary, old.st_uid, old.st_gid)
-        if unchanged is not None:
-            unchanged.verify()
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _sync_folder(target.parent)
-    return Path(path)
-
-
-def _temporary_file(target: Path) -> tuple[Path, int]:
-    """A new, empty, hidden file next to ``target``; created with mode 0666 so that the umask applies."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return temporary, os.open(temporary, flags, 0o666)
-        except FileExistsError:
-            continue
-
-
-def _owner(path: Path) -> tuple[int, int]:
-    info = os.stat(path)
-    return info.st_uid, info.st_gid
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (where the platform can open a folder)."""
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,6 +12,7 @@ from kailash_nb.workflow.clock import InvalidAdvanceError, VirtualClock, Virtual
 
 from .assertions import AsyncAssertions, ConvergenceError, ConvergenceResult, PerformanceResult
 from .case import AsyncWorkflowTestCase, use_virtual_time
+from .cassettes import Cassette, UnmatchedCallError
 from .fixtures import (
     AsyncWorkflowFixtures,
     HttpCall,
@@ -32,6 +33,7 @@ __all__ = [
     "AsyncWorkflowTestCase",
     "CallRecord",
     "CallTracker",
+    "Cassette",
     "ConvergenceError",
     "ConvergenceResult",
     "HttpCall",
@@ -46,6 +48,7 @@ __all__ = [
     "ScheduleReport",
     "ScheduleTokenError",
     "TrackedResource",
+    "UnmatchedCallError",
     "UnmatchedRequestError",
     "VirtualClock",
     "VirtualTimeError",

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import unittest
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import (
@@ -34,6 +35,9 @@ from kailash_nb.workflow.errors import add_note
 from . import assertions
 from .mocks import CallRecord, CallTracker, TrackedResource, create_mock
 from .utils import maybe_await
+
+if TYPE_CHECKING:
+    from .cassettes import Cassette
 
 __all__ = ["AsyncWorkflowTestCase"]
 
@@ -412,6 +416,26 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         known = ", ".join(repr(n) for n in self._resources) or "none yet"
         return (f"no test resource named {name!r}; resources: {known}. Create it first with "
                 f"`await self.create_test_resource({name!r}, factory)`")
+
+    async def use_cassette(self, path: str | os.PathLike[str], mode: str | None = None, **factories: ResourceFactory
+                           ) -> Cassette:
+        """Make this test's resources ``factories`` from the cassette at ``path`` (:class:`Cassette`): recorded
+        from the factories' real objects, or replayed without calling them. They are tracked like mocks
+        (``assert_resource_called``, ``get_calls``; replayed calls have ``replayed=True``), and the cassette is
+        saved when the test's cleanups run. ``mode`` defaults to ``"once"``; ``--kailash-record`` overrides it.
+        """
+        from .cassettes import Cassette
+
+        taken = [name for name in factories if name in self._resources]
+        if taken:
+            raise ValueError(f"resource(s) {', '.join(map(repr, taken))} already exist in this test; names: "
+                             f"{', '.join(repr(n) for n in self._resources)}")
+        cassette = Cassette(path, mode or "once", tracker=self.calls)
+        self.addCleanup(cassette.aclose)
+        for name, value in (await cassette.resources(**factories)).items():
+            self._registry.register_instance(name, value)
+            self._resources[name] = _Resource(value, True)
+        return cassette
 
     # -- running workflows ---------------------------------------------------------------------------
     async def execute_workflow(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,

@@ -38,9 +38,9 @@ import wrapt
 
 from kailash_nb.errors import WorkflowAssertionError
 from kailash_nb.workflow import allow_await, current_node_id, now
-from kailash_nb.workflow.calls import before_call, current_call_policy
+from kailash_nb.workflow.calls import METHOD, CallHandler, Settle, before_call, current_call_policy
 
-__all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock"]
+__all__ = ["CallRecord", "CallTracker", "MockExhaustedError", "TrackedResource", "create_mock", "handled_resource"]
 
 # Attributes of unittest.mock objects that configure or inspect the mock: never tracked as calls.
 _MOCK_API = frozenset(
@@ -64,6 +64,7 @@ class CallRecord:
     made by the test itself.
     ``awaited`` is False when the call returned a coroutine or other awaitable that was dropped without
     being awaited (a missing ``await``): the call was made, but its work never ran (``result`` is None).
+    ``replayed`` is True when a cassette answered the call from its file instead of a real resource.
     """
 
     resource: str
@@ -76,6 +77,7 @@ class CallRecord:
     duration: float = 0.0
     node: str | None = None
     awaited: bool = True
+    replayed: bool = False
 
     @property
     def failed(self) -> bool:
@@ -91,7 +93,7 @@ class CallRecord:
         else:
             outcome = f"-> {_short(self.result)}"
         where = f" [node {self.node!r}]" if self.node else " [test]"
-        return f"{self.method}({', '.join(params)}) {outcome}{where}"
+        return f"{self.method}({', '.join(params)}) {outcome}{where}{' (replayed)' if self.replayed else ''}"
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -167,13 +169,17 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
     configures the mock underneath and ``isinstance(proxy, type(obj))`` holds. Calls are recorded when
     they complete: at once for a plain result, when awaited for an awaitable one. A mock whose
     ``side_effect`` list has run out raises :class:`MockExhaustedError` naming the resource and method.
+
+    With a ``handler`` (:class:`kailash_nb.workflow.calls.CallHandler`, see :func:`handled_resource`),
+    attribute reads and calls go to the handler, which makes or answers them (a cassette).
     """
 
-    def __init__(self, name: str, target: Any, tracker: CallTracker) -> None:
+    def __init__(self, name: str, target: Any, tracker: CallTracker, handler: CallHandler | None = None) -> None:
         super().__init__(target)
         is_mock = isinstance(target, NonCallableMock)
         self._self_name = name
         self._self_tracker = tracker
+        self._self_handler = handler
         self._self_untracked = _MOCK_API if is_mock else frozenset(getattr(type(target), UNTRACKED_ATTRIBUTE, ()))
         self._self_mock = is_mock
 
@@ -188,6 +194,12 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
     def wrapped(self) -> Any:
         """The object behind the proxy (also ``__wrapped__``)."""
         return self.__wrapped__
+
+    @property
+    def call_handler(self) -> CallHandler | None:
+        """The handler that makes or answers this proxy's calls (a cassette's), or ``None``."""
+        handler: CallHandler | None = self._self_handler
+        return handler
 
     def get_calls(self, *args: Any, **kwargs: Any) -> Any:
         """The wrapped object's own ``get_calls`` if it has one (a mock HTTP client), else this
@@ -208,43 +220,94 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
 
     # -- forwarding ------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
+        handler = self._self_handler
+        if handler is not None and not name.startswith("_"):
+            value = handler.attribute(self, name)
+            return TrackedMethod(self, name, None) if value is METHOD else value
         value = getattr(self.__wrapped__, name)
         if name.startswith("_") or name in self._self_untracked or not callable(value):
             return value
         return TrackedMethod(self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return TrackedMethod(self, "__call__", self.__wrapped__)(*args, **kwargs)
+        target = None if self._self_handler is not None else self.__wrapped__
+        return TrackedMethod(self, "__call__", target)(*args, **kwargs)
 
-    async def __aenter__(self) -> TrackedResource:
+    async def __aenter__(self) -> Any:
+        if self._self_handler is not None:
+            return await TrackedMethod(self, "__aenter__", None)()
         await self.__wrapped__.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> Any:
+        if self._self_handler is not None:
+            return await TrackedMethod(self, "__aexit__", None)(*exc_info)
         return await self.__wrapped__.__aexit__(*exc_info)
 
     def __dir__(self) -> list[str]:
         return sorted(set(dir(self.__wrapped__)) | {"get_calls", "tracked_calls", "reset_calls", "wrapped",
-                                                     "resource_name"})
+                                                     "resource_name", "call_handler"})
 
     def __repr__(self) -> str:
         return f"<tracked resource {self._self_name!r}: {type(self.__wrapped__).__name__}>"
 
     def _self_record(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any,
-                     exception: BaseException | None, start: float, node: str | None, awaited: bool = True
-                     ) -> None:
+                     exception: BaseException | None, start: float, node: str | None, awaited: bool = True,
+                     replayed: bool = False) -> None:
         duration = now() - start if awaited else 0.0
         self._self_tracker.record(CallRecord(self._self_name, method, args, kwargs, result, exception, start,
-                                             duration, node, awaited))
+                                             duration, node, awaited, replayed))
 
     def _self_failed(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], target: Any,
-                     error: BaseException, start: float, node: str | None) -> MockExhaustedError | None:
+                     error: BaseException, start: float, node: str | None, replayed: bool = False
+                     ) -> MockExhaustedError | None:
         """Record a call that raised ``error``. Returns the :class:`MockExhaustedError` to raise instead when
         ``error`` only says that the mock's ``side_effect`` list ran out; else ``None``, and the caller
         re-raises ``error`` with a bare ``raise``, which leaves its traceback as it was."""
         exhausted = _exhausted(self, method, target, error)
-        self._self_record(method, args, kwargs, None, exhausted or error, start, node)
+        self._self_record(method, args, kwargs, None, exhausted or error, start, node, replayed=replayed)
         return exhausted
+
+
+class _HandledResource(TrackedResource):
+    """A tracked resource with a handler: the async protocols (``await``, ``async for``) are calls too."""
+
+    def __await__(self) -> Any:
+        return TrackedMethod(self, "__await__", None)().__await__()
+
+    def __aiter__(self) -> Any:
+        return TrackedMethod(self, "__aiter__", None)()
+
+    def __anext__(self) -> Any:
+        return TrackedMethod(self, "__anext__", None)()
+
+    def __getitem__(self, key: Any) -> Any:
+        return TrackedMethod(self, "__getitem__", None)(key)
+
+    # What Python asks of an object without calling a method: calls too, so that a replay answers them as
+    # recorded rather than from the stand-in behind the proxy.
+    def __str__(self) -> str:
+        text: str = TrackedMethod(self, "__str__", None)()
+        return text
+
+    def __bool__(self) -> bool:
+        truth: bool = TrackedMethod(self, "__bool__", None)()
+        return truth
+
+    def __len__(self) -> int:
+        length: int = TrackedMethod(self, "__len__", None)()
+        return length
+
+    def __contains__(self, item: Any) -> bool:
+        found: bool = TrackedMethod(self, "__contains__", None)(item)
+        return found
+
+
+def handled_resource(name: str, target: Any, tracker: CallTracker, handler: CallHandler) -> TrackedResource:
+    """A :class:`TrackedResource` whose attribute reads and calls ``handler`` makes or answers; ``await``,
+    ``async with``, ``async for``, ``[key]``, ``str()``, ``bool()``, ``len()`` and ``in`` on it are calls
+    (``__await__``, ``__aenter__``, ``__anext__``, ``__getitem__``, ``__str__``...)."""
+    return _HandledResource(name, target, tracker, handler)
 
 
 def _own_attribute(target: Any, name: str) -> Any:
@@ -274,6 +337,9 @@ class TrackedMethod:
         target = self._kn_target
         node = current_node_id()
         start = now()
+        handler = owner._self_handler
+        if handler is not None:
+            return _handled_call(owner, handler, method, args, kwargs, start, node)
         try:
             value = target(*args, **kwargs)
         except BaseException as exc:
@@ -307,6 +373,20 @@ class TrackedMethod:
         return f"<tracked method {self._kn_owner._self_name}.{self._kn_method}: {self._kn_target!r}>"
 
 
+def _handled_call(owner: TrackedResource, handler: CallHandler, method: str, args: tuple[Any, ...],
+                  kwargs: Mapping[str, Any], start: float, node: str | None) -> Any:
+    """A call that ``handler`` makes or answers; recorded like any other."""
+    try:
+        value, replayed, settle = handler.call(owner, method, args, kwargs, node)
+    except BaseException as exc:
+        owner._self_record(method, args, kwargs, None, exc, start, node, replayed=handler.replays)
+        raise
+    if type(value) is CoroutineType:
+        return _PendingCall(owner, method, args, kwargs, start, node, None, value, replayed, settle).coroutine()
+    owner._self_record(method, args, kwargs, value, None, start, node, replayed=replayed)
+    return value
+
+
 # The weak references that watch pending calls' coroutines. Held here, outside any cycle the coroutine is in,
 # so that their callbacks fire even when it dies inside a garbage cycle (a failed node's traceback holding its
 # namespace); the garbage collector skips the callbacks of weak references that are garbage themselves.
@@ -316,12 +396,15 @@ _WATCHED: set[weakref.ref[Any]] = set()
 class _PendingCall:
     """A call whose result is awaitable: recorded when awaited to the end, or as never awaited."""
 
-    __slots__ = ("args", "inner", "kwargs", "method", "node", "owner", "start", "target", "watch")
+    __slots__ = ("args", "inner", "kwargs", "method", "node", "owner", "replayed", "settle", "start", "target",
+                 "watch")
 
     def __init__(self, owner: TrackedResource, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                 start: float, node: str | None, target: Any, inner: Any) -> None:
+                 start: float, node: str | None, target: Any, inner: Any, replayed: bool = False,
+                 settle: Settle | None = None) -> None:
         self.owner, self.method, self.args, self.kwargs = owner, method, args, kwargs
         self.start, self.node, self.target, self.inner = start, node, target, inner
+        self.replayed, self.settle = replayed, settle
         self.watch: weakref.ref[Any] | None = None
 
     def coroutine(self) -> Coroutine[Any, Any, Any]:
@@ -346,12 +429,22 @@ class _PendingCall:
                 await before_call(self.owner._self_name, self.method, self.node)
             result = await awaitable
         except BaseException as exc:
+            if self.settle is not None:
+                self.settle(None, exc)
             exhausted = self.owner._self_failed(self.method, self.args, self.kwargs, self.target, exc, self.start,
-                                                self.node)
+                                                self.node, self.replayed)
             if exhausted is not None:
                 raise exhausted from None
             raise
-        self.owner._self_record(self.method, self.args, self.kwargs, result, None, self.start, self.node)
+        if self.settle is not None:  # a handler's view of the result (a cassette keeps it, wraps an object)
+            try:
+                result = self.settle(result, None)
+            except BaseException as exc:
+                self.owner._self_record(self.method, self.args, self.kwargs, None, exc, self.start, self.node,
+                                        replayed=self.replayed)
+                raise
+        self.owner._self_record(self.method, self.args, self.kwargs, result, None, self.start, self.node,
+                                replayed=self.replayed)
         return result
 
     def never_awaited(self) -> None:
@@ -360,7 +453,7 @@ class _PendingCall:
         if type(self.inner) is CoroutineType:
             self.inner.close()
         self.owner._self_record(self.method, self.args, self.kwargs, None, None, self.start, self.node,
-                                awaited=False)
+                                awaited=False, replayed=self.replayed)
 
 
 def _sync_mock_advice(resource: str, method: str) -> str:

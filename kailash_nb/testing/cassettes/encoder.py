@@ -1,0 +1,345 @@
+"""How a cassette writes values as JSON, and reads them back as equal values.
+
+JSON's own values (``None``, ``bool``, ``int``, ``str``, finite ``float``, lists, dicts with string keys)
+are written as themselves. Every other value the encoder knows is written as an object tagged with
+``"$type"``, and read back to an equal value::
+
+    tuple      {"$type": "tuple", "items": [...]}
+    bytes      {"$type": "bytes", "base64": "..."}
+    datetime   {"$type": "datetime", "value": "2024-01-02T03:04:05+00:00"}   also date, time, timedelta
+    Decimal    {"$type": "decimal", "value": "1.10"}          also UUID, set, frozenset, ipaddress types
+    record     {"$type": "record", "fields": [["id", 1], ...]}    an asyncpg Record: read back as a
+                                                                    ReplayedRecord (r["id"], r[0], dict(r))
+    exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "..."}
+    dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
+
+A subclass of ``dict``, ``list`` or ``tuple`` without a registration of its own (an ``OrderedDict``, a
+namedtuple) is written as that container, and read back as one, which it equals.
+
+Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
+
+    encoder = Encoder().register(Money, "money", lambda m: [m.amount, m.currency],
+                                 lambda v: Money(*v))
+    Cassette(path, encoder=encoder)
+
+Values under a key (a keyword argument, a dict field) whose name matches a secret pattern are written as
+:data:`SECRET` instead, whatever they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import datetime as dt
+import importlib
+import ipaddress
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from kailash_nb.errors import KailashNbError
+
+__all__ = ["DEFAULT_SECRETS", "SECRET", "Encoder", "RecordedError", "ReplayedRecord", "UnencodableValueError"]
+
+#: What a secret value is written as, and compared as on replay.
+SECRET = "<secret>"
+#: Argument and field names (regular expressions, matched case-insensitively anywhere in the name) whose
+#: values are written as :data:`SECRET`.
+DEFAULT_SECRETS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "dsn",
+                   "cookie")
+
+_TAG = "$type"
+
+
+class UnencodableValueError(KailashNbError, TypeError):
+    """A value that a cassette's encoder cannot write: register its type with ``Encoder.register``."""
+
+
+class RecordedError(KailashNbError):
+    """Stands in, on replay, for a recorded exception whose class cannot be imported or rebuilt: its
+    message is ``ClassName: message``, and ``recorded_class`` names the original class."""
+
+    def __init__(self, recorded_class: str, message: str) -> None:
+        super().__init__(f"{recorded_class.rpartition('.')[2]}: {message}")
+        self.recorded_class = recorded_class
+
+
+class ReplayedRecord(Mapping[str, Any]):
+    """A database row read back from a cassette, used as an asyncpg ``Record`` is: ``r["col"]``, ``r[0]``,
+    ``r.get("col")``, ``dict(r)``, ``r.keys()``/``values()``/``items()``, ``len(r)``; it equals another
+    row (a ``Record`` too) with the same fields, and a tuple of its values."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, Any]]) -> None:
+        self._fields = tuple(fields)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, slice)):
+            values = tuple(value for _, value in self._fields)
+            return values[key]
+        for name, value in self._fields:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        # iterating an asyncpg Record gives its values; dict(r) uses keys(), which Mapping gives
+        return (name for name, _ in self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def values(self) -> Any:
+        return [value for _, value in self._fields]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return tuple(self.values()) == other
+        if _is_record(other) or isinstance(other, ReplayedRecord):
+            return list(self.items()) == list(other.items())  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields)
+
+    def __repr__(self) -> str:
+        return "<Record " + " ".join(f"{name}={value!r}" for name, value in self._fields) + ">"
+
+
+def _is_record(value: Any) -> bool:
+    kind = type(value)
+    known = _RECORD_TYPES.get(kind)
+    if known is None:
+        known = _RECORD_TYPES[kind] = kind.__name__ == "Record" and kind.__module__.startswith("asyncpg")
+    return known
+
+
+_RECORD_TYPES: dict[type, bool] = {}  # asyncpg is not imported: its Record type is recognised by name
+
+
+_Encode = Callable[[Any], Any]
+_Decode = Callable[[Any], Any]
+
+
+class Encoder:
+    """Writes values as JSON-able data and reads them back; see the module's documentation for the forms.
+
+    ``secrets`` are extra name patterns (regular expressions) to :data:`DEFAULT_SECRETS`.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._by_type: dict[type, tuple[str, _Encode]] = {}
+        self._by_name: dict[str, _Decode] = {}
+        self._secret = re.compile("|".join(f"(?:{p})" for p in (*DEFAULT_SECRETS, *secrets)), re.IGNORECASE)
+        self._secret_names: dict[str, bool] = {}
+        for kind, name, encode, decode in _BUILT_IN:
+            self.register(kind, name, encode, decode)
+
+    def register(self, kind: type, name: str, encode: _Encode, decode: _Decode) -> Encoder:
+        """Write values of ``kind`` (and its subclasses) as ``{"$type": name, "value": encode(v)}``, read back
+        with ``decode(value)``. Returns the encoder, so that registrations chain."""
+        if not isinstance(kind, type) or not isinstance(name, str) or not name:
+            raise TypeError(f"Encoder.register(kind, name, encode, decode) takes a type and a name, got "
+                            f"{kind!r}, {name!r}")
+        self._by_type[kind] = (name, encode)
+        self._by_name[name] = decode
+        return self
+
+    def with_secrets(self, patterns: Iterable[str]) -> Encoder:
+        """A copy that also treats names matching ``patterns`` as secret."""
+        copy = Encoder.__new__(Encoder)
+        copy._by_type, copy._by_name = dict(self._by_type), dict(self._by_name)
+        copy._secret = re.compile("|".join(f"(?:{p})" for p in (self._secret.pattern, *patterns)), re.IGNORECASE)
+        copy._secret_names = {}
+        return copy
+
+    def is_secret(self, name: str) -> bool:
+        known = self._secret_names.get(name)
+        if known is None:
+            known = self._secret_names[name] = bool(self._secret.search(name))
+        return known
+
+    def knows(self, value: Any) -> bool:
+        """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
+        return (value is None or type(value) in _PLAIN or isinstance(value, (list, dict, tuple, BaseException))
+                or _is_record(value) or self._find(type(value)) is not None)
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def encode(self, value: Any, where: str = "value") -> Any:
+        """``value`` as JSON-able data; :class:`UnencodableValueError` names ``where`` and the type."""
+        kind = type(value)
+        if value is None or kind is str or kind is bool or kind is int:
+            return value
+        if kind is float:
+            return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
+        if kind is list:
+            try:
+                return [self.encode(item, where) for item in value]
+            except UnencodableValueError:
+                return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        if kind is dict:
+            if _TAG not in value:
+                encoded: dict[str, Any] = {}
+                for key, item in value.items():
+                    if type(key) is not str:
+                        break
+                    try:
+                        encoded[key] = SECRET if self.is_secret(key) else self.encode(item, where)
+                    except UnencodableValueError:  # again, to name the place: built only when needed
+                        encoded[key] = self.encode(item, f"{where}[{key!r}]")
+                else:
+                    return encoded
+            return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
+                                            for k, v in value.items()]}
+        if kind is tuple:
+            return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+        if _is_record(value):
+            is_secret, encode_item = self.is_secret, self.encode
+            return {_TAG: "record", "fields": [[key, SECRET if is_secret(key) else encode_item(item, where)]
+                                               for key, item in value.items()]}
+        if isinstance(value, ReplayedRecord):
+            return {_TAG: "record", "fields": [[key, self._field(key, item, where)] for key, item in value.items()]}
+        if isinstance(value, BaseException):
+            return self._exception(value, where)
+        found = self._find(kind)
+        if found is not None:
+            name, to_data = found
+            return {_TAG: name, "value": self.encode(to_data(value), where and f"{where} ({name})")}
+        # subclasses of the containers (a namedtuple, an OrderedDict) come back as the container, which they
+        # equal
+        if isinstance(value, dict):
+            return self.encode(dict(value), where)
+        if isinstance(value, list):
+            return self.encode(list(value), where)
+        if isinstance(value, tuple):
+            return self.encode(tuple(value), where)
+        raise UnencodableValueError(f"{where} is a {kind.__module__}.{kind.__qualname__}, which the cassette's "
+                                    "encoder cannot write; register it: Encoder().register(its type, name, "
+                                    "encode, decode)")
+
+    def encode_kwargs(self, kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
+        return {key: SECRET if self.is_secret(key) else self.encode(value, f"{where} argument {key}")
+                for key, value in kwargs.items()}
+
+    def _field(self, key: Any, value: Any, where: str) -> Any:
+        if isinstance(key, str) and self.is_secret(key):
+            return SECRET
+        return self.encode(value, f"{where}[{key!r}]")
+
+    def _exception(self, error: BaseException, where: str) -> dict[str, Any]:
+        kind = type(error)
+        try:
+            args = self.encode(list(error.args), f"{where} ({kind.__name__} arguments)")
+        except UnencodableValueError:
+            args = None  # rebuilt from the message alone
+        return {_TAG: "exception", "class": f"{kind.__module__}.{kind.__qualname__}", "args": args,
+                "message": str(error)}
+
+    def _find(self, kind: type) -> tuple[str, _Encode] | None:
+        found = self._by_type.get(kind)
+        if found is None:
+            for base in kind.__mro__[1:]:
+                found = self._by_type.get(base)
+                if found is not None:
+                    break
+        return found
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def decode(self, data: Any) -> Any:
+        """The value ``data`` was written from (a fresh copy on every call)."""
+        if type(data) is list:
+            return [self.decode(item) for item in data]
+        if type(data) is not dict:
+            return data
+        tag = data.get(_TAG)
+        if tag is None:
+            return {key: self.decode(item) for key, item in data.items()}
+        if tag == "tuple":
+            return tuple(self.decode(item) for item in data["items"])
+        if tag == "dict":
+            return {_hashable(self.decode(k)): self.decode(v) for k, v in data["items"]}
+        if tag == "record":
+            return ReplayedRecord((name, self.decode(value)) for name, value in data["fields"])
+        if tag == "exception":
+            return self.decode_exception(data)
+        if tag == "float":
+            return float(data["value"])
+        decode = self._by_name.get(tag)
+        if decode is None:
+            raise ValueError(f"unknown value type {tag!r}: register it with Encoder().register(...)")
+        return decode(self.decode(data["value"]))
+
+    def decode_exception(self, data: Mapping[str, Any]) -> BaseException:
+        """The recorded exception as its own class when it can be imported and rebuilt, else a
+        :class:`RecordedError` with the same message."""
+        qualified, message = str(data["class"]), str(data["message"])
+        args = data.get("args")
+        kind = _import(qualified)
+        if kind is not None and isinstance(kind, type) and issubclass(kind, BaseException):
+            for attempt in ((self.decode(args),) if args is not None else ()) + ([message],):
+                try:
+                    error = kind(*attempt)
+                except Exception:
+                    continue
+                if str(error) == message:
+                    return error
+            try:  # a class whose __init__ wants other arguments: build it without calling __init__
+                error = kind.__new__(kind)
+                error.args = (message,)
+                if str(error) == message:
+                    return error
+            except Exception:
+                pass
+        return RecordedError(qualified, message)
+
+    # -- canonical text, for matching calls ------------------------------------------------------------------
+    @staticmethod
+    def key(data: Any) -> str:
+        """One string per encoded value, equal for equal values: what replay matches calls by."""
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _import(qualified: str) -> Any:
+    module, _, name = qualified.rpartition(".")
+    if module == "builtins":
+        return getattr(builtins, name, None)
+    try:
+        target: Any = importlib.import_module(module)
+    except Exception:
+        return None
+    return getattr(target, name, None)
+
+
+_PLAIN = frozenset({str, bool, int, float})
+
+
+_BUILT_IN: tuple[tuple[type, str, _Encode, _Decode], ...] = (
+    (bytes, "bytes", lambda v: base64.b64encode(v).decode("ascii"), base64.b64decode),
+    (bytearray, "bytearray", lambda v: base64.b64encode(bytes(v)).decode("ascii"),
+     lambda v: bytearray(base64.b64decode(v))),
+    (dt.datetime, "datetime", dt.datetime.isoformat, dt.datetime.fromisoformat),
+    (dt.date, "date", dt.date.isoformat, dt.date.fromisoformat),
+    (dt.time, "time", dt.time.isoformat, dt.time.fromisoformat),
+    (dt.timedelta, "timedelta", lambda v: [v.days, v.seconds, v.microseconds], lambda v: dt.timedelta(*v)),
+    (Decimal, "decimal", str, Decimal),
+    (uuid.UUID, "uuid", str, uuid.UUID),
+    # PostgreSQL's inet and cidr, as asyncpg returns them
+    (ipaddress.IPv4Address, "ipv4_address", str, ipaddress.IPv4Address),
+    (ipaddress.IPv6Address, "ipv6_address", str, ipaddress.IPv6Address),
+    (ipaddress.IPv4Interface, "ipv4_interface", str, ipaddress.IPv4Interface),
+    (ipaddress.IPv6Interface, "ipv6_interface", str, ipaddress.IPv6Interface),
+    (ipaddress.IPv4Network, "ipv4_network", str, ipaddress.IPv4Network),
+    (ipaddress.IPv6Network, "ipv6_network", str, ipaddress.IPv6Network),
+    # sets are written sorted by each item's JSON text, so that the file is the same from run to run
+    (set, "set", lambda v: sorted(v, key=repr), lambda v: set(map(_hashable, v))),
+    (frozenset, "frozenset", lambda v: sorted(v, key=repr), lambda v: frozenset(map(_hashable, v))),
+)

@@ -1,0 +1,757 @@
+"""Cassettes: record a workflow's resource calls, replay them without the resources, in every mode."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import json
+import os
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kailash_nb.errors import KailashNbError
+from kailash_nb.testing import AsyncWorkflowTestCase, Cassette, UnmatchedCallError, explore_schedules
+from kailash_nb.testing.cassettes import (
+    RECORD_MODE_VARIABLE,
+    SECRET,
+    CassetteFileError,
+    CassetteModeError,
+    CassetteNotFoundError,
+    CassetteVersionError,
+    Encoder,
+    RecordedError,
+    ReplayedRecord,
+    UnencodableValueError,
+)
+from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow, virtual_time
+
+
+@pytest.fixture(autouse=True)
+def no_mode_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RECORD_MODE_VARIABLE, raising=False)
+
+
+class Transaction:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def __aenter__(self) -> Transaction:
+        self.log.append("begin")
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        self.log.append("commit" if exc_info[0] is None else "rollback")
+        return False
+
+    async def execute(self, query: str) -> str:
+        self.log.append(query)
+        return "INSERT 0 1"
+
+
+class Connection:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.server_version = (16, 2)
+
+    async def fetch(self, query: str, *args: Any, password: str | None = None) -> list[dict[str, Any]]:
+        self.service.calls += 1
+        await asyncio.sleep(self.service.delay.get(query, 0))
+        return [{"query": query, "args": list(args), "n": self.service.calls, "at": dt.date(2024, 5, 1)}]
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.service.log)
+
+    async def stream(self, count: int) -> Any:
+        for i in range(count):
+            await asyncio.sleep(0)
+            yield f"chunk {i}".encode()
+
+    async def fail(self) -> None:
+        raise KeyError("no such row")
+
+
+class Service:
+    """A fake database: counts its calls, so that a replay that reached it would show."""
+
+    def __init__(self, delay: dict[str, float] | None = None) -> None:
+        self.calls = 0
+        self.log: list[str] = []
+        self.delay = delay or {}
+        self.closed = False
+
+    def acquire(self) -> Connection:
+        return Connection(self)
+
+    async def next_id(self, name: str) -> int:
+        self.calls += 1
+        await asyncio.sleep(self.delay.get(name, 0))
+        return self.calls
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def never_called() -> Any:
+    raise AssertionError("the factory was called during replay")
+
+
+def orders_workflow() -> Workflow:
+    return (
+        AsyncWorkflowBuilder("orders")
+        .add_async_code("load", """
+db = await get_resource("db")
+conn = db.acquire()
+rows = await conn.fetch("select * from orders where id = $1", 7, password="hunter2")
+async with conn.transaction() as tx:
+    tag = await tx.execute("insert into audit values (1)")
+chunks = [chunk async for chunk in conn.stream(3)]
+try:
+    await conn.fail()
+except KeyError as error:
+    missing = str(error)
+result = {"rows": rows, "tag": tag, "chunks": chunks, "missing": missing, "version": conn.server_version}
+""")
+        .build()
+    )
+
+
+def parallel_workflow() -> Workflow:
+    builder = AsyncWorkflowBuilder("parallel")
+    for name in ("a", "b"):
+        builder.add_async_code(name, f"""
+db = await get_resource("db")
+result = {{"id": await db.next_id("{name}"), "again": await db.next_id("shared")}}
+""")
+    return builder.build()
+
+
+async def run(cassette: Cassette, workflow: Workflow, inputs: dict[str, Any] | None = None,
+              **factories: Any) -> dict[str, Any]:
+    """Run ``workflow`` on the cassette's resources, on virtual time: the services' delays order the calls
+    the same way on every machine."""
+    resources = await cassette.resources(**factories)
+    async with virtual_time():
+        result = await AsyncLocalRuntime().execute_workflow_async(workflow, inputs, resources=resources)
+    result.raise_for_status()
+    return dict(result.outputs)
+
+
+async def record_and_replay(path: Path, workflow: Workflow, mode: str = "once") -> tuple[Any, Any, Service]:
+    service = Service()
+    async with Cassette(path, mode) as cassette:
+        recorded = await run(cassette, workflow, db=lambda: service)
+        assert cassette.recording and cassette.recorded_count > 0
+    async with Cassette(path, mode) as cassette:
+        replayed = await run(cassette, workflow, db=never_called)
+        assert cassette.replaying and cassette.replayed_count == cassette_calls(path)
+    return recorded, replayed, service
+
+
+def cassette_calls(path: Path) -> int:
+    data = json.loads(path.read_text())
+    return sum(1 for nodes in data["resources"].values() for calls in nodes.values() for call in calls
+               if call["kind"] != "get")
+
+
+# -- modes ----------------------------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_once_records_when_the_file_is_missing_then_replays_without_calling_the_factory(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    recorded, replayed, service = await record_and_replay(path, orders_workflow())
+    assert replayed == recorded
+    assert recorded["load"]["chunks"] == [b"chunk 0", b"chunk 1", b"chunk 2"]
+    assert recorded["load"]["missing"] == "'no such row'"
+    assert service.log == ["begin", "insert into audit values (1)", "commit"]
+    assert service.calls == 1 and service.closed  # the real resource was cleaned up after recording
+
+
+@pytest.mark.asyncio
+async def test_replayed_calls_are_tracked_and_marked_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    async with Cassette(path) as cassette:
+        await run(cassette, orders_workflow(), db=never_called)
+    methods = [call.method for call in cassette.calls]
+    assert methods[:4] == ["acquire", "fetch", "transaction", "__aenter__"]
+    assert all(call.replayed and call.node == "load" for call in cassette.calls)
+    fetch = cassette.calls.get_calls("db", "fetch")[0]
+    assert fetch.args == ("select * from orders where id = $1", 7) and fetch.result[0]["n"] == 1
+    assert fetch.describe().endswith("(replayed)")
+
+
+@pytest.mark.asyncio
+async def test_none_replays_only_and_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "missing.json"
+    with pytest.raises(CassetteNotFoundError, match=r"missing\.json does not exist and mode is 'none'") as caught:
+        async with Cassette(path, "none") as cassette:
+            await cassette.resources(db=never_called)
+    assert isinstance(caught.value, FileNotFoundError) and not path.exists()
+    await record_and_replay(path, orders_workflow())
+    before = path.read_bytes()
+    async with Cassette(path, "none") as cassette:
+        await run(cassette, orders_workflow(), db=never_called)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.asyncio
+async def test_new_replays_known_calls_and_records_new_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    one = (AsyncWorkflowBuilder("one").add_async_code("n", """
+db = await get_resource("db")
+result = {"first": await db.next_id("x")}
+""").build())
+    two = (AsyncWorkflowBuilder("two").add_async_code("n", """
+db = await get_resource("db")
+result = {"first": await db.next_id("x"), "second": await db.next_id("y")}
+""").build())
+    async with Cassette(path) as cassette:
+        assert await run(cassette, one, db=Service) == {"n": {"first": 1}}
+    live = Service()
+    live.calls = 40
+    async with Cassette(path, "new") as cassette:
+        assert await run(cassette, two, db=lambda: live) == {"n": {"first": 1, "second": 41}}
+        assert [call.replayed for call in cassette.calls] == [True, False]
+    assert live.calls == 41  # only the new call reached the service
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, two, db=never_called) == {"n": {"first": 1, "second": 41}}
+
+
+@pytest.mark.asyncio
+async def test_all_records_again_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    await record_and_replay(path, parallel_workflow())
+    service = Service()
+    service.calls = 100
+    async with Cassette(path, "all") as cassette:
+        outputs = await run(cassette, parallel_workflow(), db=lambda: service)
+    assert service.calls == 104
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, parallel_workflow(), db=never_called) == outputs
+
+
+@pytest.mark.asyncio
+async def test_the_record_mode_variable_overrides_every_cassettes_mode(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ids.json"
+    await record_and_replay(path, parallel_workflow())
+    monkeypatch.setenv(RECORD_MODE_VARIABLE, "all")
+    service = Service()
+    async with Cassette(path, "none") as cassette:
+        assert cassette.mode == "all" and cassette.requested_mode == "none"
+        await run(cassette, parallel_workflow(), db=lambda: service)
+    assert service.calls == 4
+    monkeypatch.setenv(RECORD_MODE_VARIABLE, "sometimes")
+    with pytest.raises(CassetteModeError, match="KAILASH_NB_RECORD='sometimes' is not a record mode"):
+        Cassette(path)
+
+
+def test_an_unknown_mode_is_refused_with_the_modes() -> None:
+    with pytest.raises(CassetteModeError, match=r"mode='new_episodes'.*once, none, new, all"):
+        Cassette("x.json", "new_episodes")
+
+
+# -- matching -------------------------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_an_unmatched_call_names_the_call_the_closest_recorded_calls_and_how_to_record(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    changed = (AsyncWorkflowBuilder("orders").add_async_code("load", """
+db = await get_resource("db")
+conn = db.acquire()
+rows = await conn.fetch("select * from orders where id = $1", 8)
+result = {"rows": rows}
+""").build())
+    async with Cassette(path) as cassette:
+        resources = await cassette.resources(db=never_called)
+        result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
+    error = result.errors["load"]
+    assert isinstance(error, UnmatchedCallError) and isinstance(error, LookupError)
+    message = str(error)
+    assert f"cassette {path}" in message
+    assert 'db.fetch("select * from orders where id = $1", 8) (on the object returned by call load#0)' in message
+    assert "by node 'load'" in message
+    assert 'closest recorded calls:\n  db.fetch("select * from orders where id = $1", 7, password="<secret>")' \
+        in message
+    assert "mode='new'" in message and "--kailash-record=all" in message
+
+
+@pytest.mark.asyncio
+async def test_an_attribute_never_recorded_is_an_error_not_a_silent_value(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=never_called))["db"]
+        with pytest.raises(UnmatchedCallError, match=r"no recording of db\.vacuum\(\) by the test"):
+            db.vacuum  # noqa: B018
+        with pytest.raises(UnmatchedCallError, match=r"db\.acquire\(\) by the test"):
+            db.acquire()
+
+
+@pytest.mark.asyncio
+async def test_parallel_nodes_replay_their_own_calls_whatever_order_they_run_in(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    # recording: b's calls finish first, so b gets the smaller ids
+    service = Service(delay={"a": 5.0})
+    async with Cassette(path) as cassette:
+        recorded = await run(cassette, parallel_workflow(), db=lambda: service)
+    assert recorded["b"]["id"] < recorded["a"]["id"]
+    async with Cassette(path, "none") as cassette:
+        report = await explore_schedules(parallel_workflow(), resources=cassette.factories(), runs=30, seed=3)
+    assert report.ok, str(report)
+    assert [outcome.summary for outcome in report.outcomes] == [
+        f"success: a={recorded['a']!r}, b={recorded['b']!r}"]
+    assert cassette.replayed_count == 30 * 4
+
+
+@pytest.mark.asyncio
+async def test_repeated_identical_calls_replay_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    workflow = (AsyncWorkflowBuilder("ids").add_async_code("n", """
+db = await get_resource("db")
+result = {"ids": [await db.next_id("x") for _ in range(3)]}
+""").build())
+    recorded, replayed, _ = await record_and_replay(path, workflow)
+    assert recorded == replayed == {"n": {"ids": [1, 2, 3]}}
+
+
+# -- the file -------------------------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_recording_the_same_run_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    lookups = AsyncWorkflowBuilder("lookups")
+    for name in ("a", "b", "c"):
+        lookups.add_async_code(name, f"""
+import asyncio
+db = await get_resource("db")
+await asyncio.sleep(waits["{name}"])
+result = {{"first": await db.lookup("{name}"), "second": await db.lookup("{name}-2")}}
+""")
+    workflow = lookups.build()
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    async with Cassette(first) as cassette:  # a calls first, then b, then c
+        await run(cassette, workflow, {"waits": {"a": 0, "b": 1, "c": 2}}, db=lambda: Lookups({"a-2": 5.0}))
+        first_order = [call.node for call in cassette.calls]
+    async with Cassette(second) as cassette:  # the other way round
+        await run(cassette, workflow, {"waits": {"a": 2, "b": 1, "c": 0}}, db=lambda: Lookups({"c-2": 5.0}))
+        second_order = [call.node for call in cassette.calls]
+    assert first_order != second_order  # the nodes really called in other orders
+    assert first.read_bytes() == second.read_bytes()
+    again = tmp_path / "again.json"
+    for path in (first, again):
+        async with Cassette(path, "all") as cassette:
+            await run(cassette, orders_workflow(), db=Service)
+    assert first.read_bytes() == again.read_bytes()
+    assert first.read_text().endswith("}\n") and '"kailash_nb_cassette": 1' in first.read_text()
+
+
+class Lookups:
+    """Answers depend on the arguments only; ``delay`` sets how long each key takes."""
+
+    def __init__(self, delay: dict[str, float]) -> None:
+        self.delay = delay
+
+    async def lookup(self, key: str) -> dict[str, Any]:
+        await asyncio.sleep(self.delay.get(key, 0))
+        return {"key": key, "at": dt.datetime(2024, 5, 1, 12, 0), "size": Decimal(len(key))}
+
+
+@pytest.mark.asyncio
+async def test_secret_arguments_and_fields_are_written_as_a_placeholder_and_still_match(tmp_path: Path) -> None:
+    path = tmp_path / "login.json"
+
+    class Api:
+        async def login(self, user: str, *, password: str, api_key: str, extra: dict[str, str]) -> dict[str, Any]:
+            return {"user": user, "access_token": "tok-123", "session_ref": "s-9", "Authorization": "Bearer x"}
+
+    call = "await api.login('ann', password=pw, api_key='k-1', extra={'session_ref': 'r', 'note': 'n'})"
+    workflow = (AsyncWorkflowBuilder("login").add_async_code("login", f"""
+api = await get_resource("api")
+result = {{"answer": {call}}}
+""").build())
+    async with Cassette(path, secrets=["session_ref"]) as cassette:
+        resources = await cassette.resources(api=Api)
+        recorded = await AsyncLocalRuntime().execute_workflow_async(workflow, {"pw": "hunter2"}, resources=resources)
+    text = path.read_text()
+    for secret in ("hunter2", "k-1", "tok-123", "s-9", "Bearer x", '"r"'):
+        assert secret not in text
+    assert text.count(f'"{SECRET}"') == 6 and '"note": "n"' in text
+    async with Cassette(path, "none", secrets=["session_ref"]) as cassette:
+        resources = await cassette.resources(api=never_called)
+        replayed = await AsyncLocalRuntime().execute_workflow_async(workflow, {"pw": "other"}, resources=resources)
+    assert replayed.get_output("login", "answer") == {
+        "user": "ann", "access_token": SECRET, "session_ref": SECRET, "Authorization": SECRET}
+    assert recorded.get_output("login", "answer")["access_token"] == "tok-123"
+
+
+@pytest.mark.asyncio
+async def test_a_value_the_encoder_cannot_write_names_the_file_the_call_and_the_type(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text("left alone\n")
+
+    class Odd:
+        pass
+
+    class Api:
+        async def rows(self) -> list[Any]:
+            return [1, Odd()]
+
+    with pytest.raises(UnencodableValueError) as caught:
+        async with Cassette(path, "all") as cassette:
+            api = (await cassette.resources(api=Api))["api"]
+            await api.rows()
+    message = str(caught.value)
+    assert f"cassette {path}: api.rows() result[1]" in message
+    assert "<locals>.Odd" in message and "Encoder().register" in message and "left as it was" in message
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, KailashNbError)
+    assert path.read_text() == "left alone\n"
+    assert os.listdir(tmp_path) == ["odd.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('{"kailash_nb_cassette": 1,\n  "resources": {,}}', r"not valid JSON: .* at line 2, column 17"),
+    ("[1, 2]", r"the file holds a JSON list"),
+    ('{"resources": {}}', r"no format version"),
+    ('{"kailash_nb_cassette": 1, "resources": {"db": {"n": [{"kind": "call", "result": 1}]}}}',
+     r"resources\.db\.n\[0\] has no 'method'"),
+    ('{"kailash_nb_cassette": 1, "resources": {"db": {"n": [{"method": "f", "kind": "call", "args": {}, '
+     '"result": 1}]}}}', r"resources\.db\.n\[0\] has 'args' that is not a list"),
+    ('{"kailash_nb_cassette": 1, "resources": {"db": {"n": [{"method": "f", "kind": "sometimes", "result": 1}]}}}',
+     r"has 'kind' 'sometimes'"),
+    ('{"kailash_nb_cassette": 1, "resources": {"db": {"n": [{"method": "f", "kind": "call"}]}}}',
+     r"exactly one of 'result', 'raised' or 'returns'"),
+    ('{"kailash_nb_cassette": 1, "resources": {"db": []}}', r"resources\.db must be an object of nodes"),
+])
+@pytest.mark.asyncio
+async def test_a_broken_cassette_names_the_file_and_what_is_wrong(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    with pytest.raises(CassetteFileError, match=rf"cassette {path}.*{problem}") as caught:
+        await Cassette(path).resources(db=never_called)
+    assert isinstance(caught.value, ValueError)
+    assert path.read_text() == text
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_from_a_newer_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.json"
+    path.write_text('{"kailash_nb_cassette": 2, "resources": {}}')
+    with pytest.raises(CassetteVersionError, match=r"format version 2, but this kailash_nb reads versions up to 1"):
+        await Cassette(path).resources(db=never_called)
+
+
+# -- the encoder ----------------------------------------------------------------------------------------------
+VALUES = [
+    dt.datetime(2024, 5, 1, 12, 30, 5, 123, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    dt.datetime(2024, 5, 1, 12, 30), dt.date(2024, 5, 1), dt.time(7, 8, 9), dt.timedelta(days=-1, seconds=5),
+    Decimal("1.10"), uuid.UUID("12345678-1234-5678-1234-567812345678"), b"\x00\xff", bytearray(b"ab"),
+    (1, "a", (2,)), {1: "one", (2, 3): "pair"}, {"$type": "not a tag"}, {3, 1, 2}, frozenset({"a"}),
+    float("inf"), float("nan"), [None, True, 1.5, "x"], {"nested": [{"at": dt.date(2020, 1, 1)}]},
+    ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("::1"), ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_interface("10.0.0.1/24"),
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_values_json_cannot_hold_round_trip_to_equal_values(value: Any) -> None:
+    encoder = Encoder()
+    data = json.loads(json.dumps(encoder.encode(value)))
+    back = encoder.decode(data)
+    assert type(back) is type(value)
+    assert back == value or (value != value and back != back)  # nan
+
+
+def test_a_replayed_record_behaves_like_an_asyncpg_record() -> None:
+    record = ReplayedRecord([("id", 1), ("name", "ann")])
+    assert record["name"] == "ann" and record[0] == 1 and record[-1] == "ann" and record[:1] == (1,)
+    assert record.get("id") == 1 and record.get("missing", 0) == 0
+    assert dict(record) == {"id": 1, "name": "ann"} and list(record.keys()) == ["id", "name"]
+    assert list(record.values()) == [1, "ann"] and list(record.items()) == [("id", 1), ("name", "ann")]
+    assert len(record) == 2 and record == ReplayedRecord([("id", 1), ("name", "ann")]) and record == (1, "ann")
+    assert record != ReplayedRecord([("id", 2), ("name", "ann")])
+    assert repr(record) == "<Record id=1 name='ann'>"
+    with pytest.raises(KeyError):
+        record["missing"]
+
+
+def test_exceptions_come_back_as_their_own_class_or_a_clear_stand_in() -> None:
+    encoder = Encoder()
+    error = encoder.decode(encoder.encode(ConnectionRefusedError(111, "refused")))
+    assert type(error) is ConnectionRefusedError and str(error) == "[Errno 111] refused" and error.errno == 111
+    lost = encoder.decode({"$type": "exception", "class": "gone.module.QuotaError", "args": ["over quota"],
+                           "message": "over quota"})
+    assert type(lost) is RecordedError and str(lost) == "QuotaError: over quota"
+    assert lost.recorded_class == "gone.module.QuotaError"
+
+
+def test_the_encoder_takes_new_types() -> None:
+    class Money:
+        def __init__(self, amount: Decimal, currency: str) -> None:
+            self.amount, self.currency = amount, currency
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Money) and (self.amount, self.currency) == (other.amount, other.currency)
+
+    encoder = Encoder().register(Money, "money", lambda m: [m.amount, m.currency], lambda v: Money(*v))
+    data = encoder.encode({"price": Money(Decimal("9.99"), "EUR")})
+    assert data == {"price": {"$type": "money", "value": [{"$type": "decimal", "value": "9.99"}, "EUR"]}}
+    assert encoder.decode(data) == {"price": Money(Decimal("9.99"), "EUR")}
+    with pytest.raises(UnencodableValueError, match="Money"):
+        Encoder().encode(Money(Decimal(1), "EUR"))
+
+
+# -- the test case --------------------------------------------------------------------------------------------
+class CassetteCase(AsyncWorkflowTestCase):
+    __test__ = False
+    path: Path
+    factory: Any = staticmethod(Service)
+
+    async def test_orders(self) -> None:
+        cassette = await self.use_cassette(self.path, db=self.factory)
+        result = await self.execute_workflow(orders_workflow())
+        assert result.get_output("load", "tag") == "INSERT 0 1"
+        self.assert_resource_called("db", "fetch", times=1, with_args=["select * from orders where id = $1", 7])
+        replaying = cassette.replaying
+        assert all(call.replayed is replaying for call in self.get_calls("db"))
+        with pytest.raises(ValueError, match="'db' already exist"):
+            await self.use_cassette(self.path, db=self.factory)
+
+
+def test_the_test_case_records_at_cleanup_and_replays_with_assertions(tmp_path: Path) -> None:
+    import unittest
+
+    CassetteCase.path = tmp_path / "case.json"
+    for factory in (Service, never_called):
+        CassetteCase.factory = staticmethod(factory)
+        outcome = unittest.TestResult()
+        CassetteCase("test_orders").run(outcome)
+        assert outcome.wasSuccessful(), outcome.errors + outcome.failures
+        assert CassetteCase.path.is_file()
+
+
+
+
+def test_subclasses_of_containers_come_back_as_the_container_they_equal() -> None:
+    from collections import OrderedDict, namedtuple
+
+    Point = namedtuple("Point", "x y")
+    encoder = Encoder()
+    for value, kind in ((Point(1, 2), tuple), (OrderedDict(a=1), dict)):
+        back = encoder.decode(json.loads(json.dumps(encoder.encode(value))))
+        assert type(back) is kind and back == value
+
+
+@pytest.mark.asyncio
+async def test_calls_made_by_the_test_itself_replay_and_unplayed_calls_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "test_calls.json"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        assert [await db.next_id("x"), await db.next_id("y")] == [1, 2]
+    assert '"<test>": [' in path.read_text()
+    async with Cassette(path, "none") as cassette:
+        db = (await cassette.resources(db=never_called))["db"]
+        assert await db.next_id("x") == 1
+        assert cassette.unplayed() == ("""db.next_id("y") [node '<test>', call 1]""",)
+        assert [call.node for call in cassette.replayed_calls()] == [None]
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_changed_on_disk_while_recording_is_not_written_over(tmp_path: Path) -> None:
+    from kailash_nb.testing.cassettes import CassetteChangedError
+
+    path = tmp_path / "ids.json"
+    with pytest.raises(CassetteChangedError, match=r"ids\.json changed on disk while it was being recorded"):
+        async with Cassette(path) as cassette:
+            db = (await cassette.resources(db=Service))["db"]
+            await db.next_id("x")
+            path.write_text("edited by hand\n")
+    assert path.read_text() == "edited by hand\n"
+
+
+class Answering:
+    """A call handler of its own: answers every call with its method name, awaited or not."""
+
+    replays = True
+
+    def attribute(self, proxy: Any, name: str) -> Any:
+        from kailash_nb.workflow.calls import METHOD
+
+        return METHOD
+
+    def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Any, node: str | None) -> Any:
+        async def answer() -> str:
+            return f"{method}{args}"
+
+        return (answer() if method.startswith("a") else method.upper()), True, None
+
+
+@pytest.mark.asyncio
+async def test_a_call_handler_answers_through_the_tracked_proxy_and_the_call_policy_sees_it() -> None:
+    from kailash_nb.testing import CallTracker
+    from kailash_nb.testing.mocks import handled_resource
+    from kailash_nb.workflow.calls import call_policy
+
+    seen: list[tuple[str, str]] = []
+
+    class Watch:
+        async def before_call(self, resource: str, method: str, node: str | None) -> None:
+            seen.append((resource, method))
+
+        def choose(self, count: int) -> int:
+            return 0
+
+    tracker = CallTracker()
+    proxy = handled_resource("svc", object(), tracker, Answering())
+    with call_policy(Watch()):
+        assert await proxy.ask(1) == "ask(1,)"
+        assert proxy.sync() == "SYNC"
+    assert seen == [("svc", "ask")]  # only the awaited call passes the policy
+    assert [(c.method, c.result, c.replayed) for c in tracker] == [("ask", "ask(1,)", True), ("sync", "SYNC", True)]
+
+
+@pytest.mark.asyncio
+async def test_new_cannot_make_a_call_on_an_object_that_only_the_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    changed = (AsyncWorkflowBuilder("orders").add_async_code("load", """
+db = await get_resource("db")
+conn = db.acquire()  # replayed: no real connection behind it
+result = {"rows": await conn.fetch("select 2")}
+""").build())
+    async with Cassette(path, "new") as cassette:
+        resources = await cassette.resources(db=Service)
+        result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
+    assert isinstance(result.errors["load"], UnmatchedCallError)
+    assert "mode='new' cannot make it: record everything again with mode='all'" in str(result.errors["load"])
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_refuses_uses_its_state_does_not_allow(tmp_path: Path) -> None:
+    from kailash_nb.testing.cassettes import CassetteUsageError
+    from kailash_nb.workflow import ResourceNotFoundError
+
+    async with Cassette(tmp_path / "ids.json") as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        assert cassette.resource("db") is db and cassette.names == ("db",)
+        with pytest.raises(CassetteUsageError, match="resource 'db' was made already"):
+            await cassette.resources(db=Service)
+        with pytest.raises(CassetteUsageError, match=r"factories\(\) replays, but the cassette is recording"):
+            cassette.factories()
+        with pytest.raises(ResourceNotFoundError, match="has made no resource 'cache'; made: 'db'"):
+            cassette.resource("cache")
+        with pytest.raises(TypeError, match="resource 'cache' needs a factory"):
+            await cassette.resources(cache=Service())
+
+
+class Pool:
+    """A pool whose release() insists on getting back a connection it handed out."""
+
+    def __init__(self) -> None:
+        self.out: list[Connection] = []
+        self.service = Service()
+
+    async def acquire(self) -> Connection:
+        self.out.append(Connection(self.service))
+        return self.out[-1]
+
+    async def release(self, connection: Connection, *, timeout: float | None = None) -> None:
+        if connection not in self.out:
+            raise ValueError(f"{connection!r} is not a connection of this pool")
+        self.out.remove(connection)
+
+
+@pytest.mark.asyncio
+async def test_an_object_a_call_returned_can_be_passed_back_to_a_call(tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    workflow = (AsyncWorkflowBuilder("explicit").add_async_code("n", """
+pool = await get_resource("pool")
+conn = await pool.acquire()
+rows = await conn.fetch("select 1")
+await pool.release(conn, timeout=2)
+result = {"n": rows[0]["n"]}
+""").build())
+    pool = Pool()
+    async with Cassette(path) as cassette:
+        assert await run(cassette, workflow, pool=lambda: pool) == {"n": {"n": 1}}
+    assert pool.out == []  # the real pool got its own connection back
+    release = json.loads(path.read_text())["resources"]["pool"]["n"][2]
+    assert (release["method"], release["args"]) == ("release", [{"$type": "handle", "value": "n#0"}])
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, workflow, pool=never_called) == {"n": {"n": 1}}
+
+
+def test_a_call_never_awaited_is_recorded_and_replays_as_never_awaited(tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    path = tmp_path / "forgot.json"
+    workflow = (AsyncWorkflowBuilder("forgot").add_async_code("n", """
+db = await get_resource("db")
+db.next_id("x")
+result = {"id": await db.next_id("y")}
+""").build())
+
+    def once(mode: str, factory: Any) -> tuple[list[str], list[tuple[Any, bool]], dict[str, Any]]:
+        async def scenario() -> tuple[list[tuple[Any, bool]], dict[str, Any]]:
+            async with Cassette(path, mode) as cassette:
+                outputs = await run(cassette, workflow, db=factory)
+            return [(call.args, call.awaited) for call in cassette.calls], outputs
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            calls, outputs = asyncio.run(scenario())
+            gc.collect()
+        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)], calls, outputs
+
+    recorded = once("once", Service)
+    replayed = once("none", never_called)
+    assert recorded == replayed == (["coroutine 'db.next_id' was never awaited"],
+                                    [(("x",), False), (("y",), True)], {"n": {"id": 1}})  # x never ran
+    assert json.loads(path.read_text())["resources"]["db"]["n"][0]["returns"] == "nothing"
+
+
+class Headers:
+    """An object that node code reads with str(), bool(), len(), in and [key] rather than by methods."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.fields.items())
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.fields
+
+    def __getitem__(self, key: str) -> str:
+        return self.fields[key]
+
+
+class Api:
+    def headers(self) -> Headers:
+        return Headers({"type": "json", "encoding": "utf-8"})
+
+    def empty(self) -> Headers:
+        return Headers({})
+
+
+@pytest.mark.asyncio
+async def test_str_bool_len_in_and_indexing_on_a_returned_object_replay_as_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "headers.json"
+    workflow = (AsyncWorkflowBuilder("headers").add_async_code("n", """
+api = await get_resource("api")
+h = api.headers()
+result = {"text": str(h), "size": len(h), "has": "type" in h, "missing": "x" in h, "type": h["type"],
+          "empty": bool(api.empty()), "full": bool(h)}
+""").build())
+    async with Cassette(path) as cassette:
+        recorded = await run(cassette, workflow, api=Api)
+    assert recorded["n"] == {"text": "type=json; encoding=utf-8", "size": 2, "has": True, "missing": False,
+                             "type": "json", "empty": False, "full": True}
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, workflow, api=never_called) == recorded
