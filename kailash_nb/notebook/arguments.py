@@ -154,6 +154,21 @@ def replay(line: str) -> None:
     """Run workflow NAME again under schedule TOKEN and show its WorkflowResult."""
 
 
+@magic_arguments("kailash cassette")
+@argument("path", metavar="PATH", help="the cassette file (JSON), relative to the notebook's folder")
+@argument("--mode", default="once", choices=("once", "none", "new", "all"),
+          help="once (default): record when PATH is missing, else replay; none: replay only; new: replay and "
+               "record new calls; all: record again. KAILASH_NB_RECORD overrides it")
+def cassette(line: str) -> None:
+    """Make the resources registered from now on (``register_resource(NAME, factory=...)``) come from
+    cassette PATH (``kailash_nb.testing.Cassette``): recorded from the factories' real objects, or replayed
+    from the file without calling the factories (no database, no network). Their calls are tracked:
+    ``%kailash calls`` marks the replayed ones. A recording is saved after each run and by ``%kailash
+    reset``. Returns the cassette (``cassette = %kailash cassette PATH``; ``cassette.recording``).
+    Running the line again with the same PATH and mode keeps the cassette in use.
+    """
+
+
 @magic_arguments("kailash explore")
 @argument("workflow", metavar="NAME")
 @argument("--inputs", default=None, metavar="EXPR", help="initial inputs; takes the rest of the line")
@@ -177,6 +192,7 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "bench": bench,
     "schedules": schedules,
     "replay": replay,
+    "cassette": cassette,
     "explore": explore,
     "reset": reset,
 }

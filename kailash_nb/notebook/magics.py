@@ -251,6 +251,9 @@ class KailashMagics(Magics):
             made[name] = factory
         return made
 
+    def _cmd_cassette(self, args: argparse.Namespace) -> Any:
+        return self.session.use_cassette(args.path, args.mode)
+
     def _cmd_explore(self, args: argparse.Namespace) -> Any:
         from .widgets import explore
 

@@ -30,6 +30,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from kailash_nb.testing import Cassette
     from kailash_nb.testing.mocks import CallTracker
     from kailash_nb.workflow import ResourceRegistry, Workflow, WorkflowResult
 
@@ -164,6 +165,10 @@ class NotebookSession:
         #: Work started outside a cell (a form's run), still running; ``reset`` cancels it.
         self.tasks: set[asyncio.Task[Any]] = set()
         self._tracker: CallTracker | None = None
+        #: The cassette that resources registered from now on come from (``%kailash cassette``), if any.
+        self.cassette: Cassette | None = None
+        #: The resources made through a cassette, by name.
+        self.cassette_resources: set[str] = set()
 
     # -- workflows -------------------------------------------------------------------------------
     def workflow(self, name: str) -> NotebookWorkflow:
@@ -236,6 +241,7 @@ class NotebookSession:
             reuse=target.reusable_outputs(node_id),
             virtual_time=virtual_time,
         )
+        self._save_cassette()
         add_input_hints(result)
         ran = set(result.node_status)
         target.forget_outputs(ran, keep=set(result.outputs))
@@ -264,6 +270,7 @@ class NotebookSession:
             timeout=timeout,
             virtual_time=virtual_time,
         )
+        self._save_cassette()
         if given is not None:
             self.last_inputs[workflow] = given
         add_input_hints(result)
@@ -294,10 +301,48 @@ class NotebookSession:
         if (factory is None) == (instance is None):
             raise TypeError(f"resource {name!r}: pass exactly one of factory=... or instance=...")
         self._check_free(name)
+        cassette = self.cassette
+        if cassette is not None:
+            if factory is None:
+                raise TypeError(
+                    f"resource {name!r}: cassette {cassette.path} is in use (%kailash cassette), and a cassette "
+                    f"replays without the real object, so it needs the factory that makes it: "
+                    f"register_resource({name!r}, factory=lambda: ...)")
+            self.resources.register_factory(name, _from_cassette(cassette, name, factory))
+            self.cassette_resources.add(name)
+            return
         if factory is not None:
             self.resources.register_factory(name, factory)
         else:
             self.resources.register_instance(name, instance)
+
+    def use_cassette(self, path: str, mode: str) -> Cassette:
+        """Make the resources registered from now on come from the cassette at ``path`` (recorded, or
+        replayed without calling their factories). The same path and mode again keep the cassette in use;
+        another one is refused while resources made through the first exist (``%kailash reset`` first)."""
+        from pathlib import Path
+
+        from kailash_nb.testing import Cassette
+        from kailash_nb.testing.mocks import CallTracker
+
+        current = self.cassette
+        if current is not None and current.path == Path(path) and current.requested_mode == mode:
+            return current
+        if current is not None and self.cassette_resources:
+            names = ", ".join(repr(n) for n in sorted(self.cassette_resources))
+            raise DuplicateResourceError(
+                f"%kailash cassette {path}: resource(s) {names} come from cassette {current.path} (mode "
+                f"{current.requested_mode!r}); run %kailash reset first (it saves that cassette) to use another one")
+        if self._tracker is None:
+            self._tracker = CallTracker()
+        cassette = Cassette(path, mode, tracker=self._tracker)
+        cassette.recording  # noqa: B018 - reads the file now: a missing or broken one fails this line, not a run
+        self.cassette = cassette
+        return cassette
+
+    def _save_cassette(self) -> None:
+        if self.cassette is not None and self.cassette_resources:
+            self.cassette.save()
 
     def _check_free(self, name: str) -> None:
         if name in self.resources:
@@ -343,10 +388,12 @@ class NotebookSession:
 
     def calls(self, resource: str | None = None) -> list[Any]:
         """The tracked calls of the session's mocks (of one resource when named)."""
-        if resource is not None and resource not in self.mocks:
-            known = ", ".join(repr(n) for n in sorted(self.mocks)) or "none"
+        tracked = {*self.mocks, *self.cassette_resources}
+        if resource is not None and resource not in tracked:
+            known = ", ".join(repr(n) for n in sorted(tracked)) or "none"
             raise UnknownResourceError(
-                f"no mock named {resource!r} in this session; mocks: {known}. Create one with %kailash mock NAME"
+                f"no mock or cassette resource named {resource!r} in this session; tracked: {known}. Create a "
+                f"mock with %kailash mock NAME"
             )
         return [] if self._tracker is None else list(self._tracker.get_calls(resource))
 
@@ -371,7 +418,13 @@ class NotebookSession:
         self.mock_cells.clear()
         self._tracker = None
         self.resources = ResourceRegistry()
-        await registry.aclose()
+        cassette, self.cassette = self.cassette, None
+        self.cassette_resources.clear()
+        try:
+            await registry.aclose()
+        finally:
+            if cassette is not None:
+                await cassette.aclose()  # saves what it recorded, then cleans up the real resources
 
     def close_soon(self) -> asyncio.Task[None] | None:
         """Reset from synchronous code: on the running loop as a task, or at once without a loop."""
@@ -383,6 +436,16 @@ class NotebookSession:
         task = loop.create_task(self.reset())
         task.add_done_callback(_report_cleanup_failure)
         return task
+
+
+def _from_cassette(cassette: Cassette, name: str, factory: Callable[[], Any]) -> Callable[[], Any]:
+    """A factory for the session's registry: the resource as the cassette gives it (made by ``factory`` and
+    recorded, or replayed). The cassette owns what the factory made; the proxy itself needs no cleanup."""
+    async def make() -> Any:
+        return (await cassette.resources(**{name: factory}))[name]
+
+    make.__name__ = make.__qualname__ = f"cassette_{name}"
+    return make
 
 
 def _report_cleanup_failure(task: asyncio.Task[None]) -> None:

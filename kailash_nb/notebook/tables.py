@@ -8,6 +8,8 @@ from typing import Any
 from .display import Bundle, render, short, table
 
 CALL_COLUMNS = ("resource", "method", "arguments", "outcome", "node")
+#: With any replayed call among them, the table gains a column saying where each call was answered.
+REPLAY_COLUMNS = (*CALL_COLUMNS, "answered by")
 
 
 def arguments_text(args: Sequence[Any], kwargs: Any) -> str:
@@ -44,6 +46,7 @@ def call_rows(calls: Sequence[Any]) -> list[dict[str, Any]]:
             "arguments": arguments_text(call.args, call.kwargs),
             "outcome": outcome_text(call),
             "node": call.node or "(outside a node)",
+            "answered by": "cassette" if getattr(call, "replayed", False) else "live",
             "duration": call.duration,
         }
         for _, call in keyed
@@ -61,7 +64,10 @@ class CallTable:
         rows = call_rows(self.calls)
         title = f"calls of {self.resource!r}" if self.resource else "calls of the session"
         metadata = {"durations": [row["duration"] for row in rows]}
-        return render(f"{title}: {len(rows)}", table(rows, CALL_COLUMNS), metadata=metadata, empty="(no calls)")
+        replayed = sum(1 for row in rows if row["answered by"] == "cassette")
+        columns = REPLAY_COLUMNS if replayed else CALL_COLUMNS
+        title = f"{title}: {len(rows)}" + (f", {replayed} replayed from a cassette" if replayed else "")
+        return render(title, table(rows, columns), metadata=metadata, empty="(no calls)")
 
     def __repr__(self) -> str:
         return self._repr_mimebundle_()[0]["text/plain"]
