@@ -5,7 +5,8 @@ are written as themselves. Every other value the encoder knows is written as an 
 ``"$type"``, and read back to an equal value::
 
     tuple      {"$type": "tuple", "items": [...]}
-    bytes      {"$type": "bytes", "base64": "..."}
+    bytes      {"$type": "bytes", "value": {"text": "..."}}   UTF-8 text as text, anything else as
+               {"$type": "bytes", "value": {"base64": "..."}}  base64 (a streamed line stays readable)
     datetime   {"$type": "datetime", "value": "2024-01-02T03:04:05+00:00"}   also date, time, timedelta
     Decimal    {"$type": "decimal", "value": "1.10"}          also UUID, set, frozenset, ipaddress types
     record     {"$type": "record", "fields": [["id", 1], ...]}    an asyncpg Record: read back as a
@@ -320,12 +321,31 @@ def _import(qualified: str) -> Any:
 
 
 _PLAIN = frozenset({str, bool, int, float})
+# Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _bytes_data(value: bytes) -> dict[str, str]:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not _CONTROL.search(text):
+        return {"text": text}
+    return {"base64": base64.b64encode(value).decode("ascii")}
+
+
+def _bytes_value(data: Any) -> bytes:
+    if isinstance(data, dict) and isinstance(data.get("text"), str):
+        return data["text"].encode("utf-8")
+    if isinstance(data, dict) and isinstance(data.get("base64"), str):
+        return base64.b64decode(data["base64"], validate=True)
+    raise ValueError("bytes must be {'text': str} or {'base64': str}")
 
 
 _BUILT_IN: tuple[tuple[type, str, _Encode, _Decode], ...] = (
-    (bytes, "bytes", lambda v: base64.b64encode(v).decode("ascii"), base64.b64decode),
-    (bytearray, "bytearray", lambda v: base64.b64encode(bytes(v)).decode("ascii"),
-     lambda v: bytearray(base64.b64decode(v))),
+    (bytes, "bytes", lambda v: _bytes_data(v), lambda v: _bytes_value(v)),
+    (bytearray, "bytearray", lambda v: _bytes_data(bytes(v)), lambda v: bytearray(_bytes_value(v))),
     (dt.datetime, "datetime", dt.datetime.isoformat, dt.datetime.fromisoformat),
     (dt.date, "date", dt.date.isoformat, dt.date.fromisoformat),
     (dt.time, "time", dt.time.isoformat, dt.time.fromisoformat),

@@ -180,4 +180,23 @@ def dump(tape: Tape) -> str:
                             if nodes[node]}
                  for resource, nodes in sorted(tape.items())}
     document = {"kailash_nb_cassette": FORMAT_VERSION, "resources": resources}
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return _pretty(document, 0) + "\n"
+
+
+#: A list or object whose one-line form fits in this many characters (its indent included) stays on one line.
+_LINE = 110
+
+
+def _pretty(value: Any, indent: int) -> str:
+    """JSON as ``json.dumps(indent=2)`` writes it, except that a container short enough stays on one line,
+    so that a recorded row or argument list reads as one line of the file (and of its diff)."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, (dict, list)) or not value or indent + len(flat) <= _LINE:
+        return flat
+    inner = " " * (indent + 2)
+    if isinstance(value, dict):
+        parts = [f"{inner}{json.dumps(key, ensure_ascii=False)}: {_pretty(item, indent + 2)}"
+                 for key, item in value.items()]
+        return "{\n" + ",\n".join(parts) + "\n" + " " * indent + "}"
+    parts = [inner + _pretty(item, indent + 2) for item in value]
+    return "[\n" + ",\n".join(parts) + "\n" + " " * indent + "]"

@@ -28,6 +28,7 @@ from kailash_nb.testing.cassettes import (
     ReplayedRecord,
     UnencodableValueError,
 )
+from kailash_nb.testing.cassettes.tape import Entry, dump
 from kailash_nb.workflow import AsyncLocalRuntime, AsyncWorkflowBuilder, Workflow, virtual_time
 
 
@@ -448,6 +449,7 @@ VALUES = [
     dt.datetime(2024, 5, 1, 12, 30, 5, 123, tzinfo=dt.timezone(dt.timedelta(hours=2))),
     dt.datetime(2024, 5, 1, 12, 30), dt.date(2024, 5, 1), dt.time(7, 8, 9), dt.timedelta(days=-1, seconds=5),
     Decimal("1.10"), uuid.UUID("12345678-1234-5678-1234-567812345678"), b"\x00\xff", bytearray(b"ab"),
+    b'{"response": "caf\xc3\xa9 "}\n', b"\x1b[1m", b"",
     (1, "a", (2,)), {1: "one", (2, 3): "pair"}, {"$type": "not a tag"}, {3, 1, 2}, frozenset({"a"}),
     float("inf"), float("nan"), [None, True, 1.5, "x"], {"nested": [{"at": dt.date(2020, 1, 1)}]},
     ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("::1"), ipaddress.ip_network("10.0.0.0/8"),
@@ -462,6 +464,20 @@ def test_values_json_cannot_hold_round_trip_to_equal_values(value: Any) -> None:
     back = encoder.decode(data)
     assert type(back) is type(value)
     assert back == value or (value != value and back != back)  # nan
+
+
+def test_bytes_of_utf8_text_are_written_as_text_and_others_as_base64() -> None:
+    encoder = Encoder()
+    assert encoder.encode(b'{"done": true}\n') == {"$type": "bytes", "value": {"text": '{"done": true}\n'}}
+    assert encoder.encode(b"\x1b[1m") == {"$type": "bytes", "value": {"base64": "G1sxbQ=="}}
+    assert encoder.encode(b"\xff") == {"$type": "bytes", "value": {"base64": "/w=="}}
+
+
+def test_the_file_keeps_a_short_row_on_one_line() -> None:
+    text = dump({"db": {"n": [Entry(None, "fetch", "await", ["select 1"], {}, "", outcome="result",
+                                      result=[{"$type": "record", "fields": [["id", 1], ["name", "ann"]]}])]}})
+    assert '"fields": [["id", 1], ["name", "ann"]]' in text
+    assert json.loads(text)["resources"]["db"]["n"][0]["method"] == "fetch"
 
 
 def test_a_replayed_record_behaves_like_an_asyncpg_record() -> None:
@@ -755,3 +771,24 @@ result = {"text": str(h), "size": len(h), "has": "type" in h, "missing": "x" in 
                              "type": "json", "empty": False, "full": True}
     async with Cassette(path, "none") as cassette:
         assert await run(cassette, workflow, api=never_called) == recorded
+
+
+@pytest.mark.asyncio
+async def test_a_block_that_now_raises_inside_a_replayed_async_with_shows_its_own_error(tmp_path: Path) -> None:
+    path = tmp_path / "tx.json"
+    code = """
+db = await get_resource("db")
+conn = db.acquire()
+async with conn.transaction() as tx:
+    await tx.execute("insert into audit values (1)")
+    {extra}
+result = {{"done": True}}
+"""
+    workflow = AsyncWorkflowBuilder("tx").add_async_code("save", code.format(extra="pass")).build()
+    async with Cassette(path, "all") as cassette:
+        await run(cassette, workflow, db=Service)
+    changed = AsyncWorkflowBuilder("tx").add_async_code("save", code.format(extra="undefined_name")).build()
+    async with Cassette(path, "none") as cassette:
+        resources = await cassette.resources(db=never_called)
+        result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
+    assert isinstance(result.errors["save"], NameError) and "undefined_name" in str(result.errors["save"])
