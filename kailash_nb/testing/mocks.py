@@ -249,7 +249,8 @@ class TrackedResource(wrapt.ObjectProxy[Any]):
                                                      "resource_name", "call_handler"})
 
     def __repr__(self) -> str:
-        return f"<tracked resource {self._self_name!r}: {type(self.__wrapped__).__name__}>"
+        kind = _own_attribute(self.__wrapped__, "replayed_type") or type(self.__wrapped__).__name__
+        return f"<tracked resource {self._self_name!r}: {kind}>"
 
     def _self_record(self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any,
                      exception: BaseException | None, start: float, node: str | None, awaited: bool = True,

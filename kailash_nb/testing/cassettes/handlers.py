@@ -40,12 +40,14 @@ class UnmatchedCallError(KailashNbError, LookupError):
 
 
 class Replayed:
-    """What a replayed proxy wraps: no real object, only a name for reprs."""
+    """What a replayed proxy wraps: no real object, only a name for reprs and the recorded object's class
+    name (``replayed_type``), so that a call table reads the same when recording and replaying."""
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "replayed_type")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, replayed_type: str = "") -> None:
         self.name = name
+        self.replayed_type = replayed_type or "Replayed"
 
     def __repr__(self) -> str:
         return f"<replayed {self.name}>"
@@ -154,6 +156,7 @@ class Recorder:
             entry.outcome = "result"
             return value
         entry.outcome = "handle"
+        entry.type = type(value).__qualname__
         return handled_resource(self.resource, value, self.tracker, RecordingHandler(self, value, entry.handle))
 
     def settling(self, entry: Entry, proxy: TrackedResource, real: Any) -> Settle:
@@ -295,8 +298,8 @@ class Player:
         if entry.outcome == "self":
             return proxy
         if entry.outcome == "handle":
-            return handled_resource(self.resource, Replayed(f"{self.resource} {entry.handle}"), self.tracker,
-                                    ReplayHandler(self, entry.handle))
+            stand_in = Replayed(f"{self.resource} {entry.handle}", entry.type)
+            return handled_resource(self.resource, stand_in, self.tracker, ReplayHandler(self, entry.handle))
         if entry.outcome == "nothing":
             raise UnmatchedCallError(
                 f"cassette {self.cassette}: {self.resource}.{_describe(entry.method, entry.args, entry.kwargs)} "

@@ -70,6 +70,7 @@ class Entry:
     result: Any = None
     outcome: str = "nothing"  # "result", "raised", "handle", "self"; "nothing" until the call completes
     handle: str = ""  # the id that calls on the object this call returned refer to: "<node>#<index>"
+    type: str = ""  # the class of the object the call returned ("returns": "handle"), for reprs and readers
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"method": self.method, "kind": self.kind}
@@ -79,6 +80,8 @@ class Entry:
             data["args"], data["kwargs"] = self.args, self.kwargs
         if self.outcome in _RETURNS:
             data["returns"] = self.outcome
+            if self.outcome == "handle" and self.type:
+                data["type"] = self.type
         else:
             data[self.outcome] = self.result
         return data
@@ -163,6 +166,10 @@ def _entry(record: Any, where: str, handle: str, wrong: Any) -> Entry:
         if record["returns"] not in _RETURNS:
             raise wrong(where, f"has 'returns' {record['returns']!r}; expected 'handle', 'self' or 'nothing'")
         entry.outcome = record["returns"]
+        returned = record.get("type", "")
+        if not isinstance(returned, str):
+            raise wrong(where, "has a 'type' that is not a string")
+        entry.type = returned
     else:
         entry.outcome, entry.result = outcomes[0], record[outcomes[0]]
         if entry.outcome == "raised" and not (isinstance(entry.result, dict) and entry.result.get("$type") ==

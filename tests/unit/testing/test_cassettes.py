@@ -792,3 +792,15 @@ result = {{"done": True}}
         resources = await cassette.resources(db=never_called)
         result = await AsyncLocalRuntime().execute_workflow_async(changed, resources=resources)
     assert isinstance(result.errors["save"], NameError) and "undefined_name" in str(result.errors["save"])
+
+
+@pytest.mark.asyncio
+async def test_an_object_a_call_returned_shows_its_class_when_recorded_and_when_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "objects.json"
+    shown = []
+    for mode, factory in (("all", Service), ("none", never_called)):
+        async with Cassette(path, mode) as cassette:
+            db = (await cassette.resources(db=factory))["db"]
+            shown.append(repr(db.acquire()))
+    assert shown == ["<tracked resource 'db': Connection>"] * 2
+    assert '"type": "Connection"' in path.read_text()
