@@ -392,8 +392,8 @@ class NotebookSession:
         if resource is not None and resource not in tracked:
             known = ", ".join(repr(n) for n in sorted(tracked)) or "none"
             raise UnknownResourceError(
-                f"no mock or cassette resource named {resource!r} in this session; tracked: {known}. Create a "
-                f"mock with %kailash mock NAME"
+                f"no mock named {resource!r} in this session, nor a resource from a cassette; tracked: {known}. "
+                f"Create one with %kailash mock NAME"
             )
         return [] if self._tracker is None else list(self._tracker.get_calls(resource))
 
