@@ -305,3 +305,38 @@ async def test_on_pytest_asyncio_loop(redis_cache):
                                            "-W", "error::ResourceWarning",
                                            "-W", "error::pytest.PytestUnraisableExceptionWarning")
     result.assert_outcomes(passed=4)
+
+
+def test_a_test_cannot_make_the_server_persist_expose_its_password_or_listen_beyond_loopback(
+        redis_runtime_dir: Path) -> None:
+    import redis.asyncio
+    import redis.exceptions
+
+    manager = EmbeddedRedisManager(redis_runtime_dir)
+    config = redis_runtime_dir / "redis.conf"
+    try:
+        info = manager.ensure_running()
+
+        async def attempts() -> list[object]:
+            client = redis.asyncio.Redis(unix_socket_path=str(info.socket_path), password=info.password,
+                                         decode_responses=True)
+            try:
+                await client.set("k", "v")
+                refused = []
+                for command in ("SAVE", "BGSAVE", "BGREWRITEAOF"):
+                    with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+                        await client.execute_command(command)
+                    refused.append(command)
+                with pytest.raises(redis.exceptions.ResponseError):  # by ACL, or by Redis 7 itself
+                    await client.execute_command("DEBUG", "RELOAD")
+                await client.config_rewrite()  # allowed, but the file stays private and holds no password
+                return [refused, await client.config_get("bind")]
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(attempts()) == [["SAVE", "BGSAVE", "BGREWRITEAOF"], {"bind": "127.0.0.1"}]
+        assert list((redis_runtime_dir / "data").iterdir()) == []
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert info.password not in config.read_text()
+    finally:
+        manager.release()
