@@ -22,6 +22,7 @@ from kailash_nb.testing.fixtures.embedded.runtime import pid_alive, runtime_base
 from kailash_nb.testing.fixtures.redis import (
     RedisConfigurationError,
     RedisNotFoundError,
+    RedisServerDiedError,
     create_test_redis,
     get_redis_server,
     host,
@@ -124,16 +125,22 @@ def test_a_server_that_dies_mid_test_is_restarted_for_the_next_and_cleanup_passe
         killed = int(json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"])
         os.kill(killed, signal.SIGKILL)
         await asyncio.to_thread(wait_for_exit, killed)
-        await first.cleanup()  # its keys went with the server: nothing to delete, no error
+        with pytest.raises(RedisServerDiedError, match=r"server died.*its keys are gone.*restarted server") as died:
+            await first.client.get(first.key("k"))
         second = await server.create_redis("second")
         try:
             await second.client.set(second.key("k"), "again")
-            return [second.instance != first.instance, await second.client.get(second.key("k"))]
+            # the first one's client now finds a new server, with a new password: it says so, not "bad password"
+            with pytest.raises(RedisServerDiedError, match="server died"):
+                await first.client.get(first.key("k"))
+            await first.cleanup()  # its keys went with the server: nothing to delete, no error
+            return [second.instance != first.instance, await second.client.get(second.key("k")),
+                    manager.last_seen().password not in str(died.value)]  # type: ignore[union-attr]
         finally:
             await second.cleanup()
 
     try:
-        assert asyncio.run(main()) == [True, b"again"]
+        assert asyncio.run(main()) == [True, b"again", True]
     finally:
         manager.release()
 
