@@ -347,3 +347,28 @@ def test_a_test_cannot_make_the_server_persist_expose_its_password_or_listen_bey
         assert info.password not in config.read_text()
     finally:
         manager.release()
+
+
+@pytest.mark.parametrize(("situation", "reason"), [
+    ("no apt-get", "this system has no apt-get to install one with"),
+    ("not root, no sudo", "installing one needs root"),
+])
+def test_install_redis_that_cannot_install_says_what_to_do_for_each_way(tmp_path: Path, situation: str,
+                                                                        reason: str) -> None:
+    tools = tmp_path / "bin"  # the commands the script needs, and no redis-server nor valkey-server
+    tools.mkdir()
+    (tools / "cat").symlink_to(shutil.which("cat") or "/usr/bin/cat")
+    if situation == "no apt-get":
+        (tools / "id").symlink_to(shutil.which("id") or "/usr/bin/id")
+    else:  # an apt-get that must never run, and a user who is not root
+        (tools / "apt-get").write_text(f"#!/bin/sh\ntouch {tmp_path}/apt-get-ran\nexit 1\n")
+        (tools / "id").write_text("#!/bin/sh\necho 1000\n")
+        for name in ("apt-get", "id"):
+            (tools / name).chmod(0o700)
+    done = subprocess.run(["/bin/bash", str(REPO / ".ci" / "install-redis")], env={"PATH": str(tools)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert f"no redis-server or valkey-server on PATH, and {reason}" in done.stderr
+    assert "KAILASH_NB_REDIS_URL" in done.stderr and "kailash_nb[redis-lite]" in done.stderr
+    assert "apt-get install redis-server" in done.stderr
+    assert not (tmp_path / "apt-get-ran").exists()
