@@ -270,10 +270,17 @@ def test_an_existing_server_by_url_is_isolated_by_prefix_and_never_flushed() -> 
     assert asyncio.run(main()) == ["TestRedis(name='by-url', backend='url')", "url", 0, b"kept"]
 
 
-def test_a_url_that_is_not_redis_is_refused_without_showing_a_password() -> None:
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:secret@host:6379", "got a URL with scheme 'http'"),
+    ("http://host:6379/0?password=secret", "got a URL with scheme 'http'"),  # redis-py takes a password from the query
+    ("redis//:secret@host:6379", "got a value with no scheme"),
+    ("secret", "got a value with no scheme"),
+])
+def test_a_url_that_is_not_redis_is_refused_without_showing_a_password(url: str, shown: str) -> None:
     with pytest.raises(RedisConfigurationError, match="must be a redis://") as raised:
-        RedisServer("http://user:secret@host:6379")
+        RedisServer(url)
     assert "secret" not in str(raised.value)
+    assert shown in str(raised.value)
 
 
 def test_pytest_fixtures_in_a_child_session_with_two_workers(pytester: pytest.Pytester,
