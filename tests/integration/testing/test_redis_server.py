@@ -69,6 +69,15 @@ def wait_for_exit(pid: int) -> None:
         time.sleep(0.01)
 
 
+def tcp_sockets_of(pid: int) -> list[str]:
+    """The TCP sockets (IPv4 or IPv6, listening or not) that process ``pid`` holds, as the kernel lists them."""
+    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    assert inodes  # at least the Unix socket it listens on
+    rows = [line.split() for name in ("tcp", "tcp6") for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
+    return [row[1] for row in rows if row[9] in inodes]
+
+
 def start_child(runtime_dir: Path) -> tuple[subprocess.Popen[str], str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), **{RUNTIME_DIR_ENV: str(runtime_dir.parent)})
     env.pop("KAILASH_NB_REDIS_URL", None)
@@ -185,6 +194,7 @@ def test_security_socket_only_private_files_password_and_no_persistence(redis_ru
         assert settings == [{"port": "0"}, {"save": ""}, {"appendonly": "no"}]
         assert info.password not in (redis_runtime_dir / "redis.log").read_text()
         assert list((redis_runtime_dir / "data").iterdir()) == []
+        assert tcp_sockets_of(json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"]) == []
     finally:
         manager.release()
 
@@ -212,6 +222,8 @@ def test_a_tcp_port_only_when_asked_and_then_on_loopback(redis_runtime_dir: Path
                 await client.aclose()
 
         assert asyncio.run(probe()) == {"bind": "127.0.0.1"}
+        server_pid = json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"]
+        assert tcp_sockets_of(server_pid) == [f"0100007F:{port:04X}"]  # 127.0.0.1 only
         monkeypatch.setenv("KAILASH_NB_REDIS_PORT", str(port + 1))
         with pytest.raises(RedisConfigurationError, match="already runs on port"):
             manager.ensure_running()
