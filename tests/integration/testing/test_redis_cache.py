@@ -142,6 +142,18 @@ def test_values_json_would_change_are_refused_not_stored(value: Any, problem: st
     assert run_on("redis", scenario) == []
 
 
+def test_a_value_that_contains_itself_is_refused_as_a_cache_value_error() -> None:
+    cyclic: dict[str, Any] = {"name": "loop"}
+    cyclic["self"] = [cyclic]
+
+    async def scenario(cache: Any) -> list[str]:
+        with pytest.raises(CacheValueError, match=r"contains itself .* or is nested too deeply"):
+            await cache.set("k", cyclic)
+        return await cache.keys()
+
+    assert run_on("redis", scenario) == []
+
+
 def test_raw_client_sees_the_cache_under_its_prefix_and_release_deletes_only_that() -> None:
     async def main() -> tuple[Any, ...]:
         cache = await AsyncWorkflowFixtures.create_test_cache(backend="redis")
