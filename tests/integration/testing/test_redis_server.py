@@ -70,12 +70,13 @@ def wait_for_exit(pid: int) -> None:
 
 
 def tcp_sockets_of(pid: int) -> list[str]:
-    """The TCP sockets (IPv4 or IPv6, listening or not) that process ``pid`` holds, as the kernel lists them."""
+    """The local addresses of the listening TCP sockets (IPv4 or IPv6) that process ``pid`` holds, as the kernel
+    lists them."""
     inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
               if os.readlink(fd).startswith("socket:[")}
     assert inodes  # at least the Unix socket it listens on
     rows = [line.split() for name in ("tcp", "tcp6") for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
-    return [row[1] for row in rows if row[9] in inodes]
+    return [row[1] for row in rows if row[9] in inodes and row[3] == "0A"]  # 0A: LISTEN
 
 
 def start_child(runtime_dir: Path) -> tuple[subprocess.Popen[str], str]:
