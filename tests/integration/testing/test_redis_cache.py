@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -85,14 +86,38 @@ def test_ttl_of_a_missing_key_is_a_key_error_naming_the_keys(backend: str) -> No
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("ttl", [0, -1, "10", True])
+@pytest.mark.parametrize("ttl", [0, -1, -0.5, "10", True, math.nan, math.inf])
 def test_a_bad_ttl_is_refused(backend: str, ttl: Any) -> None:
     async def scenario(cache: Any) -> list[str]:
-        with pytest.raises(ValueError, match="ttl must be a positive"):
+        with pytest.raises(ValueError, match="ttl must be a positive, finite number of seconds"):
             await cache.set("k", 1, ttl=ttl)
+        await cache.set("kept", 1)
+        with pytest.raises(ValueError, match="ttl must be a positive, finite number of seconds"):
+            await cache.expire("kept", ttl)
+        return [*await cache.keys(), await cache.ttl("kept")]
+
+    assert run_on(backend, scenario) == ["kept", None]
+
+
+def test_a_ttl_beyond_what_redis_holds_is_a_value_error_naming_the_limit() -> None:
+    async def scenario(cache: Any) -> list[str]:
+        with pytest.raises(ValueError, match=r"ttl 1e\+17 is more than Redis can hold \(at most 4\.6e\+15 seconds\)"):
+            await cache.set("k", 1, ttl=1e17)
+        await cache.set("k", 1, ttl=4e15)
         return await cache.keys()
 
-    assert run_on(backend, scenario) == []
+    assert run_on("redis", scenario) == ["k"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strings_that_are_not_valid_utf8_read_back_equal(backend: str) -> None:
+    value = {"lone surrogate": "a\ud800b", "list": ["\udcff", "é"]}
+
+    async def scenario(cache: Any) -> Any:
+        await cache.set("k", value)
+        return await cache.get("k")
+
+    assert run_on(backend, scenario) == value
 
 
 def test_default_cache_is_in_memory_and_an_unknown_backend_is_refused() -> None:
@@ -112,6 +137,18 @@ def test_values_json_would_change_are_refused_not_stored(value: Any, problem: st
         with pytest.raises(CacheValueError, match=problem.replace("[", r"\[").replace("]", r"\]")) as raised:
             await cache.set("k", value)
         assert isinstance(raised.value, TypeError)
+        return await cache.keys()
+
+    assert run_on("redis", scenario) == []
+
+
+def test_a_value_that_contains_itself_is_refused_as_a_cache_value_error() -> None:
+    cyclic: dict[str, Any] = {"name": "loop"}
+    cyclic["self"] = [cyclic]
+
+    async def scenario(cache: Any) -> list[str]:
+        with pytest.raises(CacheValueError, match=r"contains itself .* or is nested too deeply"):
+            await cache.set("k", cyclic)
         return await cache.keys()
 
     assert run_on("redis", scenario) == []

