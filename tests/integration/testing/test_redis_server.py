@@ -373,10 +373,11 @@ def test_a_test_cannot_make_the_server_persist_expose_its_password_or_listen_bey
             try:
                 await client.set("k", "v")
                 refused = []
-                for command in ("SAVE", "BGSAVE", "BGREWRITEAOF"):
+                for command in ("SAVE", "BGSAVE", "BGREWRITEAOF", "FLUSHALL", "FLUSHDB", "SHUTDOWN"):
                     with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions"):
                         await client.execute_command(command)
                     refused.append(command)
+                assert await client.get("k") == "v"  # nothing flushed, the server still up
                 with pytest.raises(redis.exceptions.ResponseError):  # by ACL, or by Redis 7 itself
                     await client.execute_command("DEBUG", "RELOAD")
                 await client.config_rewrite()  # allowed, but the file stays private and holds no password
@@ -384,7 +385,8 @@ def test_a_test_cannot_make_the_server_persist_expose_its_password_or_listen_bey
             finally:
                 await client.aclose()
 
-        assert asyncio.run(attempts()) == [["SAVE", "BGSAVE", "BGREWRITEAOF"], {"bind": "127.0.0.1"}]
+        assert asyncio.run(attempts()) == [["SAVE", "BGSAVE", "BGREWRITEAOF", "FLUSHALL", "FLUSHDB", "SHUTDOWN"],
+                                           {"bind": "127.0.0.1"}]
         assert list((redis_runtime_dir / "data").iterdir()) == []
         assert stat.S_IMODE(config.stat().st_mode) == 0o600
         assert info.password not in config.read_text()
