@@ -71,7 +71,8 @@ class RecordedError(KailashNbError):
 
 class ReplayedRecord(Mapping[str, Any]):
     """A database row read back from a cassette, used as an asyncpg ``Record`` is: ``r["col"]``, ``r[0]``,
-    ``r.get("col")``, ``dict(r)``, ``r.keys()``/``values()``/``items()``, ``len(r)``; it equals another
+    ``r.get("col")``, ``dict(r)``, ``r.keys()``/``values()``/``items()``, ``len(r)``, ``"col" in r``, and
+    iterating it (``tuple(r)``, ``a, b = r``) gives its values, as a ``Record``'s does; it equals another
     row (a ``Record`` too) with the same fields, and a tuple of its values."""
 
     __slots__ = ("_fields",)
@@ -88,15 +89,24 @@ class ReplayedRecord(Mapping[str, Any]):
                 return value
         raise KeyError(key)
 
-    def __iter__(self) -> Iterator[str]:
-        # iterating an asyncpg Record gives its values; dict(r) uses keys(), which Mapping gives
-        return (name for name, _ in self._fields)
+    def __iter__(self) -> Iterator[Any]:
+        # as an asyncpg Record: its values (``tuple(r)``, ``a, b = r``); ``dict(r)`` uses keys()
+        return (value for _, value in self._fields)
 
     def __len__(self) -> int:
         return len(self._fields)
 
+    def __contains__(self, key: object) -> bool:
+        return any(name == key for name, _ in self._fields)
+
+    def keys(self) -> Any:
+        return [name for name, _ in self._fields]
+
     def values(self) -> Any:
         return [value for _, value in self._fields]
+
+    def items(self) -> Any:
+        return list(self._fields)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, tuple):

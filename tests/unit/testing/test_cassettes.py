@@ -493,6 +493,15 @@ def test_a_replayed_record_behaves_like_an_asyncpg_record() -> None:
         record["missing"]
 
 
+def test_iterating_a_replayed_record_gives_its_values_as_an_asyncpg_record_does() -> None:
+    record = Encoder().decode({"$type": "record", "fields": [["id", 1], ["name", "ann"]]})
+    assert tuple(record) == (1, "ann") and list(record) == [1, "ann"]
+    row_id, name = record
+    assert (row_id, name) == (1, "ann")
+    assert "name" in record and "ann" not in record and 1 not in record
+    assert dict(record) == {"id": 1, "name": "ann"} and list(record.keys()) == ["id", "name"]
+
+
 def test_exceptions_come_back_as_their_own_class_or_a_clear_stand_in() -> None:
     encoder = Encoder()
     error = encoder.decode(encoder.encode(ConnectionRefusedError(111, "refused")))
