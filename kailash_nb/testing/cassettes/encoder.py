@@ -11,7 +11,9 @@ are written as themselves. Every other value the encoder knows is written as an 
     Decimal    {"$type": "decimal", "value": "1.10"}          also UUID, set, frozenset, ipaddress types
     record     {"$type": "record", "fields": [["id", 1], ...]}    an asyncpg Record: read back as a
                                                                     ReplayedRecord (r["id"], r[0], dict(r))
-    exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "..."}
+    exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "...",
+                "attributes": {"detail": "...", ...}}    its public attributes that can be written
+                                                         (asyncpg's detail, constraint_name...), when it has any
     dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
 
 A subclass of ``dict``, ``list`` or ``tuple`` without a registration of its own (an ``OrderedDict``, a
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import datetime as dt
 import importlib
 import ipaddress
@@ -248,8 +251,25 @@ class Encoder:
             args = self.encode(list(error.args), f"{where} ({kind.__name__} arguments)")
         except UnencodableValueError:
             args = None  # rebuilt from the message alone
-        return {_TAG: "exception", "class": f"{kind.__module__}.{kind.__qualname__}", "args": args,
+        data = {_TAG: "exception", "class": f"{kind.__module__}.{kind.__qualname__}", "args": args,
                 "message": str(error)}
+        attributes = self._exception_attributes(error, where)
+        if attributes:
+            data["attributes"] = attributes
+        return data
+
+    def _exception_attributes(self, error: BaseException, where: str) -> dict[str, Any]:
+        """The exception's own public attributes (asyncpg sets ``detail``, ``constraint_name``... on the
+        instance), those the encoder can write; the others (an HTTP error's ``response``) are left out."""
+        kept: dict[str, Any] = {}
+        for name, value in getattr(error, "__dict__", {}).items():
+            if name.startswith("_") or isinstance(value, BaseException) or not self.knows(value):
+                continue
+            try:
+                kept[name] = self._field(name, value, where)
+            except UnencodableValueError:
+                continue
+        return kept
 
     def _find(self, kind: type) -> tuple[str, _Encode] | None:
         found = self._by_type.get(kind)
@@ -287,14 +307,24 @@ class Encoder:
 
     def decode_exception(self, data: Mapping[str, Any]) -> BaseException:
         """The recorded exception as its own class when it can be imported and rebuilt, else a
-        :class:`RecordedError` with the same message."""
+        :class:`RecordedError` with the same message; with its recorded attributes either way."""
         qualified, message = str(data["class"]), str(data["message"])
         args = data.get("args")
+        attributes = data.get("attributes")
+        fields = {name: self.decode(value) for name, value in attributes.items()} \
+            if isinstance(attributes, dict) else {}
+
+        def with_fields(error: BaseException) -> BaseException:
+            for name, value in fields.items():
+                with contextlib.suppress(AttributeError):  # read-only: the rebuilt exception keeps its own
+                    setattr(error, name, value)
+            return error
+
         kind = _import(qualified)
         if kind is not None and isinstance(kind, type) and issubclass(kind, BaseException):
             for attempt in ((self.decode(args),) if args is not None else ()) + ([message],):
                 try:
-                    error = kind(*attempt)
+                    error = with_fields(kind(*attempt))  # before str(): asyncpg's message shows its detail
                 except Exception:
                     continue
                 if str(error) == message:
@@ -303,10 +333,10 @@ class Encoder:
                 error = kind.__new__(kind)
                 error.args = (message,)
                 if str(error) == message:
-                    return error
+                    return with_fields(error)
             except Exception:
                 pass
-        return RecordedError(qualified, message)
+        return with_fields(RecordedError(qualified, message))
 
     # -- canonical text, for matching calls ------------------------------------------------------------------
     @staticmethod

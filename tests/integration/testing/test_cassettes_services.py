@@ -130,9 +130,11 @@ pool = await get_resource("db")
 try:
     await pool.execute("insert into orders values (1, 'again', 0, null)")
     outcome = "inserted"
+    fields = {}
 except Exception as error:
     outcome = f"{type(error).__module__}.{type(error).__name__}: {error}"
-result = {"outcome": outcome}
+    fields = {"sqlstate": error.sqlstate, "detail": error.detail, "constraint": error.constraint_name}
+result = {"outcome": outcome, "fields": fields}
 """)
         .add_connection("setup", "ready", "report", "ready")
         .add_connection("setup", "ready", "duplicate", "ready")
@@ -173,6 +175,8 @@ def test_a_postgres_workflow_replays_without_the_database(postgres_db: TestDatab
     assert recorded["report"]["total"] == Decimal("4.00")
     assert recorded["duplicate"]["outcome"].startswith(
         "asyncpg.exceptions.UniqueViolationError: duplicate key value violates unique constraint")
+    assert recorded["duplicate"]["fields"] == {"sqlstate": "23505", "detail": "Key (id)=(1) already exists.",
+                                               "constraint": "orders_pkey"}
     assert replayed == recorded
     assert type(replayed["report"]["total"]) is Decimal
     assert first.read_bytes() == second.read_bytes()

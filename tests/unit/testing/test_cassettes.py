@@ -512,6 +512,22 @@ def test_exceptions_come_back_as_their_own_class_or_a_clear_stand_in() -> None:
     assert lost.recorded_class == "gone.module.QuotaError"
 
 
+def test_an_exceptions_attributes_come_back_with_it() -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+    error = asyncpg.UniqueViolationError('duplicate key value violates unique constraint "t_pkey"')
+    # as asyncpg raises it: the server's fields are set on the instance
+    error.detail, error.constraint_name, error.table_name = "Key (id)=(1) already exists.", "t_pkey", "t"
+    error.response, error.token = object(), "tok-123"  # not writable; secret by name
+    data = Encoder().encode(error)
+    assert "tok-123" not in json.dumps(data) and "response" not in data["attributes"]
+    replayed = Encoder().decode(json.loads(json.dumps(data)))
+    assert type(replayed) is asyncpg.UniqueViolationError and replayed.sqlstate == "23505"
+    assert (replayed.detail, replayed.constraint_name, replayed.table_name) == (
+        "Key (id)=(1) already exists.", "t_pkey", "t")
+    assert replayed.token == SECRET
+    assert "attributes" not in Encoder().encode(ValueError("plain"))  # the file is as before for others
+
+
 def test_the_encoder_takes_new_types() -> None:
     class Money:
         def __init__(self, amount: Decimal, currency: str) -> None:
