@@ -21,7 +21,7 @@ from kailash_nb.workflow.calls import METHOD, Settle
 
 from ..mocks import CallTracker, TrackedResource, handled_resource
 from .encoder import SECRET, Encoder, UnencodableValueError
-from .tape import NO_NODE, Entry, call_key
+from .tape import NO_NODE, CassetteFileError, Entry, call_key
 
 __all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "UnmatchedCallError"]
 
@@ -294,7 +294,7 @@ class Player:
     def answer(self, entry: Entry, proxy: TrackedResource) -> Any:
         """The recorded outcome: the value (a fresh copy), a proxy for a returned object, or the exception."""
         if entry.outcome == "result":
-            return self.encoder.decode(entry.result)
+            return self._decoded(entry)
         if entry.outcome == "self":
             return proxy
         if entry.outcome == "handle":
@@ -305,7 +305,21 @@ class Player:
                 f"cassette {self.cassette}: {self.resource}.{_describe(entry.method, entry.args, entry.kwargs)} "
                 f"never completed when it was recorded (it was cancelled, or its coroutine was never awaited), so "
                 "there is no outcome to replay; record again with mode='all'")
-        raise self.encoder.decode_exception(entry.result)
+        raise self._decoded(entry)
+
+    def _decoded(self, entry: Entry) -> Any:
+        """The recorded value (or exception) of ``entry``; a value hand-edited out of shape is a
+        :class:`CassetteFileError` naming the record, not a bare error from deep in the encoder."""
+        try:
+            if entry.outcome == "raised":
+                return self.encoder.decode_exception(entry.result)
+            return self.encoder.decode(entry.result)
+        except Exception as error:
+            node, _, index = entry.handle.rpartition("#")
+            raise CassetteFileError(
+                f"cassette {self.cassette}: resources.{self.resource}.{node}[{index}] ({entry.method}) has a "
+                f"{entry.outcome!r} that cannot be read back: {type(error).__name__}: {error}; fix it, or record "
+                "again with mode='all'") from error
 
     def unmatched(self, node: str, on: str | None, method: str, args: list[Any], kwargs: dict[str, Any],
                   key: str) -> UnmatchedCallError:

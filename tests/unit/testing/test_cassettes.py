@@ -436,6 +436,29 @@ async def test_a_broken_cassette_names_the_file_and_what_is_wrong(tmp_path: Path
     assert path.read_text() == text
 
 
+@pytest.mark.parametrize(("recorded", "edited"), [
+    ('"value": "2024-05-01"', '"value": "May the first"'),  # a date that is not one
+    ('"$type": "date"', '"$type": "a_type_nobody_registered"'),
+    ('{"$type": "date", "value": "2024-05-01"}', '{"$type": "tuple"}'),  # a tag without its value
+])
+@pytest.mark.asyncio
+async def test_a_hand_broken_value_names_the_file_and_the_record_when_replayed(tmp_path: Path, recorded: str,
+                                                                               edited: str) -> None:
+    path = tmp_path / "orders.json"
+    await record_and_replay(path, orders_workflow())
+    text = path.read_text()
+    assert recorded in text
+    path.write_text(text.replace(recorded, edited))
+    async with Cassette(path, "none") as cassette:
+        resources = await cassette.resources(db=never_called)
+        result = await AsyncLocalRuntime().execute_workflow_async(orders_workflow(), resources=resources)
+    error = result.errors["load"]
+    assert isinstance(error, CassetteFileError), error
+    assert str(error).startswith(f"cassette {path}: resources.db.load[1] (fetch) has a 'result' that cannot be "
+                                 "read back:")
+    assert "record again with mode='all'" in str(error)
+
+
 @pytest.mark.asyncio
 async def test_a_cassette_from_a_newer_format_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.json"
