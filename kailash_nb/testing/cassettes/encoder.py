@@ -25,8 +25,10 @@ Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able valu
                                  lambda v: Money(*v))
     Cassette(path, encoder=encoder)
 
-Values under a key (a keyword argument, a dict field) whose name matches a secret pattern are written as
-:data:`SECRET` instead, whatever they are.
+Values under a key (a keyword argument, a dict field, a record's field, a ``(name, value)`` pair as in
+``headers=[("Authorization", ...)]``) whose name matches a secret pattern are written as :data:`SECRET`
+instead, whatever they are. Secrets are found by name only: a positional argument, a secret inside a string
+(a URL's ``user:password@``, a query's text) or under a name no pattern matches is written as it is.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ __all__ = ["DEFAULT_SECRETS", "SECRET", "Encoder", "RecordedError", "ReplayedRec
 SECRET = "<secret>"
 #: Argument and field names (regular expressions, matched case-insensitively anywhere in the name) whose
 #: values are written as :data:`SECRET`.
-DEFAULT_SECRETS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "dsn",
-                   "cookie")
+DEFAULT_SECRETS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "api-key",
+                   "dsn", "cookie", "(^|[-_])auth$")  # auth=: httpx's (user, password), aiohttp's BasicAuth
 
 _TAG = "$type"
 
@@ -192,6 +194,8 @@ class Encoder:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
+            if len(value) == 2 and type(value[0]) is str and self.is_secret(value[0]):
+                return [value[0], SECRET]  # a (name, value) pair: headers=[["Authorization", ...]]
             try:
                 return [self.encode(item, where) for item in value]
             except UnencodableValueError:
@@ -211,6 +215,8 @@ class Encoder:
             return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
                                             for k, v in value.items()]}
         if kind is tuple:
+            if len(value) == 2 and type(value[0]) is str and self.is_secret(value[0]):
+                return {_TAG: "tuple", "items": [value[0], SECRET]}  # headers=[("Authorization", ...)]
             return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
         if _is_record(value):
             is_secret, encode_item = self.is_secret, self.encode

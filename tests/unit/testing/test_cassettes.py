@@ -389,6 +389,30 @@ result = {{"answer": {call}}}
 
 
 @pytest.mark.asyncio
+async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_placeholder(tmp_path: Path) -> None:
+    path = tmp_path / "http.json"
+
+    class Client:  # as httpx and aiohttp take them: headers as (name, value) pairs, auth=(user, password)
+        async def get(self, url: str, **options: Any) -> int:
+            return 200
+
+    async def calls(client: Any) -> list[int]:
+        return [await client.get("/a", headers=[("Authorization", "Bearer sk-pairs"), ("Accept", "text/plain")]),
+                await client.get("/b", headers=[["X-Api-Key", "k-listed"]], params=[("api_key", "k-param")]),
+                await client.get("/c", auth=("ann", "pw-tuple")),
+                await client.get("/d", proxy_auth=("ann", "pw-proxy"))]
+
+    async with Cassette(path) as cassette:
+        assert await calls((await cassette.resources(http=Client))["http"]) == [200] * 4
+    text = path.read_text()
+    for secret in ("sk-pairs", "k-listed", "k-param", "pw-tuple", "pw-proxy"):
+        assert secret not in text
+    assert "text/plain" in text and '"Authorization"' in text  # names and other headers stay readable
+    async with Cassette(path, "none") as cassette:
+        assert await calls((await cassette.resources(http=never_called))["http"]) == [200] * 4
+
+
+@pytest.mark.asyncio
 async def test_a_value_the_encoder_cannot_write_names_the_file_the_call_and_the_type(tmp_path: Path) -> None:
     path = tmp_path / "odd.json"
     path.write_text("left alone\n")
