@@ -16,8 +16,9 @@ are written as themselves. Every other value the encoder knows is written as an 
                                                          (asyncpg's detail, constraint_name...), when it has any
     dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
 
-A subclass of ``dict``, ``list`` or ``tuple`` without a registration of its own (an ``OrderedDict``, a
-namedtuple) is written as that container, and read back as one, which it equals.
+A subclass of ``dict``, ``list``, ``tuple``, ``str``, ``int`` or ``float`` without a registration of its own
+(an ``OrderedDict``, a namedtuple, an ``IntEnum``, multidict's ``istr``) is written as that base type, and read
+back as one, which it equals.
 
 Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
 
@@ -182,7 +183,7 @@ class Encoder:
 
     def knows(self, value: Any) -> bool:
         """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
-        return (value is None or type(value) in _PLAIN or isinstance(value, (list, dict, tuple, BaseException))
+        return (value is None or type(value) in _PLAIN or isinstance(value, _DATA)
                 or _is_record(value) or self._find(type(value)) is not None)
 
     # -- writing -------------------------------------------------------------------------------------------
@@ -230,8 +231,14 @@ class Encoder:
         if found is not None:
             name, to_data = found
             return {_TAG: name, "value": self.encode(to_data(value), where and f"{where} ({name})")}
-        # subclasses of the containers (a namedtuple, an OrderedDict) come back as the container, which they
-        # equal
+        # subclasses of the containers (a namedtuple, an OrderedDict) and of str, int and float (a StrEnum,
+        # multidict's istr header name) come back as the base type, which they equal
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, int):
+            return int.__int__(value)
+        if isinstance(value, float):
+            return self.encode(float.__float__(value), where)
         if isinstance(value, dict):
             return self.encode(dict(value), where)
         if isinstance(value, list):
@@ -367,6 +374,7 @@ def _import(qualified: str) -> Any:
 
 
 _PLAIN = frozenset({str, bool, int, float})
+_DATA = (str, int, float, list, dict, tuple, BaseException)  # and their subclasses
 # Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
