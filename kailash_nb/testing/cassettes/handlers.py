@@ -31,7 +31,8 @@ _AWAITED = frozenset({"__aenter__", "__aexit__", "__anext__", "__await__"})
 
 
 _BUILT_INS: dict[str, Callable[..., Any]] = {
-    "__str__": str, "__bool__": bool, "__len__": len, "__contains__": lambda obj, item: item in obj}
+    "__str__": str, "__bool__": bool, "__len__": len, "__contains__": lambda obj, item: item in obj,
+    "__iter__": iter, "__next__": next}
 
 
 class UnmatchedCallError(KailashNbError, LookupError):

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import uuid
+from collections.abc import ItemsView, KeysView
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -622,12 +623,23 @@ def test_the_test_case_records_at_cleanup_and_replays_with_assertions(tmp_path: 
 
 
 
-def test_subclasses_of_containers_come_back_as_the_container_they_equal() -> None:
+def test_subclasses_of_containers_str_and_numbers_come_back_as_the_base_type_they_equal() -> None:
     from collections import OrderedDict, namedtuple
+    from enum import Enum, IntEnum
+    from http import HTTPStatus
+
+    class Color(str, Enum):  # noqa: UP042 - the mixin form, whose str() is "Color.RED", not its value
+        RED = "red"
+
+    class Ratio(float):
+        pass
 
     Point = namedtuple("Point", "x y")
     encoder = Encoder()
-    for value, kind in ((Point(1, 2), tuple), (OrderedDict(a=1), dict)):
+    for value, kind in ((Point(1, 2), tuple), (OrderedDict(a=1), dict), (HTTPStatus.OK, int),
+                        (IntEnum("Level", "LOW HIGH").HIGH, int), (Color.RED, str), (HeaderName("X-Id"), str),
+                        (Ratio(0.5), float)):
+        assert encoder.knows(value)
         back = encoder.decode(json.loads(json.dumps(encoder.encode(value))))
         assert type(back) is kind and back == value
 
@@ -819,6 +831,19 @@ class Headers:
     def __getitem__(self, key: str) -> str:
         return self.fields[key]
 
+    def __iter__(self) -> Any:  # names as multidict gives them: a str subclass
+        return (HeaderName(name) for name in self.fields)
+
+    def keys(self) -> Any:
+        return KeysView(self)
+
+    def items(self) -> Any:
+        return ItemsView(self)
+
+
+class HeaderName(str):
+    """A case-insensitive header name, as multidict's ``istr``: a str subclass."""
+
 
 class Api:
     def headers(self) -> Headers:
@@ -841,6 +866,24 @@ result = {"text": str(h), "size": len(h), "has": "type" in h, "missing": "x" in 
         recorded = await run(cassette, workflow, api=Api)
     assert recorded["n"] == {"text": "type=json; encoding=utf-8", "size": 2, "has": True, "missing": False,
                              "type": "json", "empty": False, "full": True}
+    async with Cassette(path, "none") as cassette:
+        assert await run(cassette, workflow, api=never_called) == recorded
+
+
+@pytest.mark.asyncio
+async def test_plain_for_and_dict_on_a_returned_object_replay_as_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "headers.json"
+    workflow = (AsyncWorkflowBuilder("headers").add_async_code("n", """
+api = await get_resource("api")
+h = api.headers()
+names = [name for name in h]
+result = {"names": names, "upper": [name.upper() for name in names], "dict": dict(h),
+          "pairs": [(k, v) for k, v in h.items() if k != "encoding"]}
+""").build())
+    async with Cassette(path) as cassette:
+        recorded = await run(cassette, workflow, api=Api)
+    assert recorded["n"] == {"names": ["type", "encoding"], "upper": ["TYPE", "ENCODING"],
+                             "dict": {"type": "json", "encoding": "utf-8"}, "pairs": [("type", "json")]}
     async with Cassette(path, "none") as cassette:
         assert await run(cassette, workflow, api=never_called) == recorded
 
