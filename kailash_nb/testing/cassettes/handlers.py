@@ -341,13 +341,13 @@ class Player:
                  f"{', already replayed' if self._is_used(n, i) else ''}]" for _, n, i, e in scored[:3]]
         closest = ("closest recorded calls:\n" + "\n".join(lines)) if lines else \
             f"the cassette has no recorded calls on {self.resource!r}"
-        if on is not None and self.mode == "new":
+        if on is not None:  # mode new replays the call that returned the object: nothing real to call
             how = ("It is a call on an object that a replayed call returned, with no real object behind it, so "
-                   "mode='new' cannot make it: record everything again with mode='all' (or pytest "
-                   "--kailash-record=all)")
+                   "mode='new' cannot make it: record everything again with mode='all' (pytest "
+                   "--kailash-record=all; in a notebook, %kailash cassette PATH --mode all)")
         else:
             how = ("To record it: Cassette(..., mode='new') adds new calls, mode='all' records everything again "
-                   "(or run pytest with --kailash-record=new or --kailash-record=all)")
+                   "(pytest --kailash-record=new or all; in a notebook, %kailash cassette PATH --mode new or all)")
         return UnmatchedCallError(
             f"cassette {self.cassette} (mode {self.mode!r}) has no recording of {made} by {who}; {closest}\n{how}")
 
