@@ -181,6 +181,10 @@ class Encoder:
             known = self._secret_names[name] = bool(self._secret.search(name))
         return known
 
+    def _secret_name(self, name: str | bytes) -> bool:
+        """Whether a field name is secret: a str, or bytes (a Redis hash's field, a raw HTTP header's name)."""
+        return self.is_secret(name if type(name) is str else name.decode("utf-8", "replace"))  # type: ignore[union-attr]
+
     def knows(self, value: Any) -> bool:
         """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
         return (value is None or type(value) in _PLAIN or isinstance(value, _DATA)
@@ -195,8 +199,8 @@ class Encoder:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
-            if len(value) == 2 and type(value[0]) is str and self.is_secret(value[0]):
-                return [value[0], SECRET]  # a (name, value) pair: headers=[["Authorization", ...]]
+            if len(value) == 2 and type(value[0]) in _NAMES and self._secret_name(value[0]):
+                return [self.encode(value[0], where), SECRET]  # a (name, value) pair: headers=[[name, ...]]
             try:
                 return [self.encode(item, where) for item in value]
             except UnencodableValueError:
@@ -216,8 +220,8 @@ class Encoder:
             return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
                                             for k, v in value.items()]}
         if kind is tuple:
-            if len(value) == 2 and type(value[0]) is str and self.is_secret(value[0]):
-                return {_TAG: "tuple", "items": [value[0], SECRET]}  # headers=[("Authorization", ...)]
+            if len(value) == 2 and type(value[0]) in _NAMES and self._secret_name(value[0]):
+                return {_TAG: "tuple", "items": [self.encode(value[0], where), SECRET]}  # headers=[(name, ...)]
             return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
         if _is_record(value):
             is_secret, encode_item = self.is_secret, self.encode
@@ -254,7 +258,7 @@ class Encoder:
                 for key, value in kwargs.items()}
 
     def _field(self, key: Any, value: Any, where: str) -> Any:
-        if isinstance(key, str) and self.is_secret(key):
+        if type(key) in _NAMES and self._secret_name(key):
             return SECRET
         return self.encode(value, f"{where}[{key!r}]")
 
@@ -374,6 +378,7 @@ def _import(qualified: str) -> Any:
 
 
 _PLAIN = frozenset({str, bool, int, float})
+_NAMES = frozenset({str, bytes})  # the types of field names that are checked for secrets
 _DATA = (str, int, float, list, dict, tuple, BaseException)  # and their subclasses
 # Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -402,20 +402,27 @@ async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_place
         async def get(self, url: str, **options: Any) -> int:
             return 200
 
-    async def calls(client: Any) -> list[int]:
+        async def hgetall(self, key: str) -> dict[bytes, bytes]:  # as redis.asyncio answers: bytes fields
+            return {b"user": b"ann", b"password": b"pw-hash"}
+
+    async def calls(client: Any) -> list[Any]:
         return [await client.get("/a", headers=[("Authorization", "Bearer sk-pairs"), ("Accept", "text/plain")]),
                 await client.get("/b", headers=[["X-Api-Key", "k-listed"]], params=[("api_key", "k-param")]),
-                await client.get("/c", auth=("ann", "pw-tuple")),
-                await client.get("/d", proxy_auth=("ann", "pw-proxy"))]
+                await client.get("/c", headers=[(b"authorization", b"Bearer sk-raw")]),
+                await client.get("/d", auth=("ann", "pw-tuple")),
+                await client.get("/e", proxy_auth=("ann", "pw-proxy")),
+                await client.hgetall("user:1")]
 
     async with Cassette(path) as cassette:
-        assert await calls((await cassette.resources(http=Client))["http"]) == [200] * 4
+        recorded = await calls((await cassette.resources(http=Client))["http"])
     text = path.read_text()
-    for secret in ("sk-pairs", "k-listed", "k-param", "pw-tuple", "pw-proxy"):
+    for secret in ("sk-pairs", "k-listed", "k-param", "sk-raw", "pw-tuple", "pw-proxy", "pw-hash"):
         assert secret not in text
     assert "text/plain" in text and '"Authorization"' in text  # names and other headers stay readable
     async with Cassette(path, "none") as cassette:
-        assert await calls((await cassette.resources(http=never_called))["http"]) == [200] * 4
+        replayed = await calls((await cassette.resources(http=never_called))["http"])
+    assert replayed[:5] == recorded[:5] == [200] * 5
+    assert replayed[5] == {b"user": b"ann", b"password": SECRET}
 
 
 @pytest.mark.asyncio
