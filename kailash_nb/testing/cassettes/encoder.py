@@ -16,9 +16,12 @@ are written as themselves. Every other value the encoder knows is written as an 
                                                          (asyncpg's detail, constraint_name...), when it has any
     dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
 
-A subclass of ``dict``, ``list``, ``tuple``, ``str``, ``int`` or ``float`` without a registration of its own
-(an ``OrderedDict``, a namedtuple, an ``IntEnum``, multidict's ``istr``) is written as that base type, and read
-back as one, which it equals.
+A namedtuple whose class can be imported by its name (asyncpg's ``ServerVersion`` and ``Attribute``) is
+written as ``{"$type": "namedtuple", "class": "asyncpg.types.ServerVersion", "items": [...]}`` and read back
+as itself (``v.major``); when the class cannot be imported, as the plain tuple it equals. Another subclass of
+``dict``, ``list``, ``tuple``, ``str``, ``int`` or ``float`` without a registration of its own (an
+``OrderedDict``, an ``IntEnum``, multidict's ``istr``) is written as that base type, and read back as one, which
+it equals.
 
 Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
 
@@ -139,6 +142,18 @@ def _is_record(value: Any) -> bool:
 _RECORD_TYPES: dict[type, bool] = {}  # asyncpg is not imported: its Record type is recognised by name
 
 
+def _named_tuple_class(kind: type) -> str | None:
+    """``module.Name`` of a namedtuple class that can be imported back by that name, else None (a class
+    made in a function: written as a plain tuple, which it equals)."""
+    if kind not in _NAMED_TUPLES:
+        qualified = f"{kind.__module__}.{kind.__qualname__}"
+        _NAMED_TUPLES[kind] = qualified if hasattr(kind, "_fields") and _import(qualified) is kind else None
+    return _NAMED_TUPLES[kind]
+
+
+_NAMED_TUPLES: dict[type, str | None] = {}
+
+
 _Encode = Callable[[Any], Any]
 _Decode = Callable[[Any], Any]
 
@@ -248,6 +263,10 @@ class Encoder:
         if isinstance(value, list):
             return self.encode(list(value), where)
         if isinstance(value, tuple):
+            named = _named_tuple_class(kind)
+            if named is not None:  # asyncpg's ServerVersion, Attribute: read back as themselves (.major, .name)
+                return {_TAG: "namedtuple", "class": named,
+                        "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
             return self.encode(tuple(value), where)
         raise UnencodableValueError(f"{where} is a {kind.__module__}.{kind.__qualname__}, which the cassette's "
                                     "encoder cannot write; register it: Encoder().register(its type, name, "
@@ -309,6 +328,13 @@ class Encoder:
             return {key: self.decode(item) for key, item in data.items()}
         if tag == "tuple":
             return tuple(self.decode(item) for item in data["items"])
+        if tag == "namedtuple":
+            items = [self.decode(item) for item in data["items"]]
+            kind = _import(str(data["class"]))
+            if isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields"):
+                with contextlib.suppress(Exception):
+                    return kind(*items)
+            return tuple(items)  # the class is gone or changed: the plain tuple, which it equalled
         if tag == "dict":
             return {_hashable(self.decode(k)): self.decode(v) for k, v in data["items"]}
         if tag == "record":

@@ -121,9 +121,11 @@ async with pool.acquire() as conn:
         seen = [dict(r) async for r in conn.cursor("select id, item from orders order by id")]
     total = await conn.fetchval("select sum(price) from orders")
     first = await conn.fetchrow("select * from orders where id = $1", 1)
+    major = conn.get_server_version().major
 row_id, item, *rest = first
 result = {"seen": seen, "total": total, "first_item": first["item"], "first_price": first[2],
-          "first": dict(first), "first_values": list(first), "unpacked": [row_id, item], "has_item": "item" in first}
+          "first": dict(first), "first_values": list(first), "unpacked": [row_id, item], "has_item": "item" in first,
+          "major": major}
 """)
         .add_async_code("duplicate", """
 pool = await get_resource("db")

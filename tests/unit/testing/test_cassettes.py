@@ -656,6 +656,24 @@ def test_subclasses_of_containers_str_and_numbers_come_back_as_the_base_type_the
         assert type(back) is kind and back == value
 
 
+def test_a_namedtuple_comes_back_as_itself_when_its_class_can_be_imported() -> None:
+    from urllib.parse import SplitResult, urlsplit
+
+    asyncpg_types = pytest.importorskip("asyncpg.types")
+    version = asyncpg_types.ServerVersion(16, 2, 0, "final", 0)  # conn.get_server_version()
+    attribute = asyncpg_types.Attribute("id", asyncpg_types.Type(23, "int4", "scalar", "pg_catalog"))
+    encoder = Encoder()
+    for value in (version, attribute, urlsplit("https://example.org/a?b=1")):
+        data = json.loads(json.dumps(encoder.encode(value)))
+        back = encoder.decode(data)
+        assert type(back) is type(value) and back == value
+    assert encoder.decode(encoder.encode(version)).major == 16
+    assert encoder.decode(encoder.encode(attribute)).type.name == "int4"
+    assert encoder.encode(urlsplit("https://h/"))["class"] == "urllib.parse.SplitResult" and SplitResult
+    gone = {"$type": "namedtuple", "class": "gone.module.Version", "items": [1, 2]}
+    assert type(encoder.decode(gone)) is tuple and encoder.decode(gone) == (1, 2)
+
+
 @pytest.mark.asyncio
 async def test_calls_made_by_the_test_itself_replay_and_unplayed_calls_are_listed(tmp_path: Path) -> None:
     path = tmp_path / "test_calls.json"
