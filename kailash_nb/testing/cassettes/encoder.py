@@ -196,6 +196,13 @@ class Encoder:
             known = self._secret_names[name] = bool(self._secret.search(name))
         return known
 
+    def _pair(self, item: Any, where: str) -> Any:
+        """An item of a list of (name, value) pairs: the value is a secret when the name is."""
+        if type(item) in _PAIRS and len(item) == 2 and type(item[0]) in _NAMES and self._secret_name(item[0]):
+            name = self.encode(item[0], where)
+            return [name, SECRET] if type(item) is list else {_TAG: "tuple", "items": [name, SECRET]}
+        return self.encode(item, where)
+
     def _secret_name(self, name: str | bytes) -> bool:
         """Whether a field name is secret: a str, or bytes (a Redis hash's field, a raw HTTP header's name)."""
         return self.is_secret(name if type(name) is str else name.decode("utf-8", "replace"))  # type: ignore[union-attr]
@@ -214,12 +221,12 @@ class Encoder:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
-            if len(value) == 2 and type(value[0]) in _NAMES and self._secret_name(value[0]):
-                return [self.encode(value[0], where), SECRET]  # a (name, value) pair: headers=[[name, ...]]
+            # perhaps (name, value) pairs, as headers=[("Authorization", ...)]
+            encode = self._pair if value and type(value[0]) in _PAIRS else self.encode
             try:
-                return [self.encode(item, where) for item in value]
+                return [encode(item, where) for item in value]
             except UnencodableValueError:
-                return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+                return [encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
         if kind is dict:
             if _TAG not in value:
                 encoded: dict[str, Any] = {}
@@ -235,9 +242,8 @@ class Encoder:
             return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
                                             for k, v in value.items()]}
         if kind is tuple:
-            if len(value) == 2 and type(value[0]) in _NAMES and self._secret_name(value[0]):
-                return {_TAG: "tuple", "items": [self.encode(value[0], where), SECRET]}  # headers=[(name, ...)]
-            return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+            encode = self._pair if value and type(value[0]) in _PAIRS else self.encode
+            return {_TAG: "tuple", "items": [encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
         if _is_record(value):
             is_secret, encode_item = self.is_secret, self.encode
             return {_TAG: "record", "fields": [[key, SECRET if is_secret(key) else encode_item(item, where)]
@@ -405,6 +411,7 @@ def _import(qualified: str) -> Any:
 
 _PLAIN = frozenset({str, bool, int, float})
 _NAMES = frozenset({str, bytes})  # the types of field names that are checked for secrets
+_PAIRS = frozenset({tuple, list})  # what a (name, value) pair in a list of them is
 _DATA = (str, int, float, list, dict, tuple, BaseException)  # and their subclasses
 # Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

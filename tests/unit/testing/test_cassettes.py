@@ -423,6 +423,8 @@ async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_place
         replayed = await calls((await cassette.resources(http=never_called))["http"])
     assert replayed[:5] == recorded[:5] == [200] * 5
     assert replayed[5] == {b"user": b"ann", b"password": SECRET}
+    # a list of two words is data, not a pair: only a list of pairs is read as names and values
+    assert Encoder().encode(["token", "t-1"]) == ["token", "t-1"]
 
 
 @pytest.mark.asyncio
