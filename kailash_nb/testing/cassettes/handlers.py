@@ -323,8 +323,9 @@ class Player:
                 "again with mode='all'") from error
 
     def unmatched(self, node: str, on: str | None, method: str, args: list[Any], kwargs: dict[str, Any],
-                  key: str) -> UnmatchedCallError:
-        made = f"{self.resource}.{_describe(method, args, kwargs)}"
+                  key: str, *, read: bool = False) -> UnmatchedCallError:
+        made = f"{self.resource}.{method} (read as an attribute or method)" if read else \
+            f"{self.resource}.{_describe(method, args, kwargs)}"
         if on is not None:
             made += f" (on the object returned by call {on})"
         who = f"node {node!r}" if node != NO_NODE else "the test (outside any node)"
@@ -391,7 +392,8 @@ class ReplayHandler:
                 live_proxy, live = player.live
                 return live.attribute(live_proxy, name)
             if not player.knows(self.handle, name):
-                raise player.unmatched(node, self.handle, name, [], {}, call_key(self.handle, name, [], {}))
+                raise player.unmatched(node, self.handle, name, [], {}, call_key(self.handle, name, [], {}),
+                                       read=True)
         return METHOD
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],

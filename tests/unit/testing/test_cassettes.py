@@ -290,7 +290,8 @@ async def test_an_attribute_never_recorded_is_an_error_not_a_silent_value(tmp_pa
     await record_and_replay(path, orders_workflow())
     async with Cassette(path) as cassette:
         db = (await cassette.resources(db=never_called))["db"]
-        with pytest.raises(UnmatchedCallError, match=r"no recording of db\.vacuum\(\) by the test"):
+        with pytest.raises(UnmatchedCallError, match=r"no recording of db\.vacuum \(read as an attribute or method\) "
+                                                     r"by the test"):
             db.vacuum  # noqa: B018
         with pytest.raises(UnmatchedCallError, match=r"db\.acquire\(\) by the test") as caught:
             db.acquire()
