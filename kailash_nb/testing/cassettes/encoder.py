@@ -23,6 +23,13 @@ as itself (``v.major``); when the class cannot be imported, as the plain tuple i
 ``OrderedDict``, an ``IntEnum``, multidict's ``istr``) is written as that base type, and read back as one, which
 it equals.
 
+Arguments of a call are written only to match calls by, never read back: one of a type the encoder does
+not know is written by its class and ``repr`` (``timeout=aiohttp.ClientTimeout(total=5)``, a ``yarl.URL``)
+when that repr is stable, a mapping that is not a dict (``CIMultiDict`` headers) by its items::
+
+    {"$type": "object", "class": "aiohttp.client.ClientTimeout", "repr": "ClientTimeout(total=5, ...)"}
+    {"$type": "mapping", "class": "multidict._multidict.CIMultiDict", "items": [["Accept", "*/*"]]}
+
 Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
 
     encoder = Encoder().register(Money, "money", lambda m: [m.amount, m.currency],
@@ -198,14 +205,14 @@ class Encoder:
 
     def _pair(self, item: Any, where: str) -> Any:
         """An item of a list of (name, value) pairs: the value is a secret when the name is."""
-        if type(item) in _PAIRS and len(item) == 2 and type(item[0]) in _NAMES and self._secret_name(item[0]):
+        if type(item) in _PAIRS and len(item) == 2 and isinstance(item[0], _NAME_TYPES) and self._secret_name(item[0]):
             name = self.encode(item[0], where)
             return [name, SECRET] if type(item) is list else {_TAG: "tuple", "items": [name, SECRET]}
         return self.encode(item, where)
 
     def _secret_name(self, name: str | bytes) -> bool:
         """Whether a field name is secret: a str, or bytes (a Redis hash's field, a raw HTTP header's name)."""
-        return self.is_secret(name if type(name) is str else name.decode("utf-8", "replace"))  # type: ignore[union-attr]
+        return self.is_secret(str.__str__(name) if isinstance(name, str) else name.decode("utf-8", "replace"))
 
     def knows(self, value: Any) -> bool:
         """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
@@ -278,12 +285,31 @@ class Encoder:
                                     "encoder cannot write; register it: Encoder().register(its type, name, "
                                     "encode, decode)")
 
+    def encode_argument(self, value: Any, where: str) -> Any:
+        """An argument of a call, written only to match calls by (never read back): a value of a type the
+        encoder cannot write is written by its class and ``repr`` when that is stable (no memory address),
+        as ``timeout=aiohttp.ClientTimeout(total=5)`` or a ``yarl.URL``; a mapping (``CIMultiDict`` headers)
+        by its items, secrets hidden; a ``repr`` that names a secret (``password=...``) as :data:`SECRET`."""
+        try:
+            return self.encode(value, where)
+        except UnencodableValueError:
+            kind = type(value)
+            qualified = f"{kind.__module__}.{kind.__qualname__}"
+            if isinstance(value, Mapping):
+                return {_TAG: "mapping", "class": qualified, "items": [
+                    [self.encode_argument(key, where), SECRET if isinstance(key, _NAME_TYPES) and self._secret_name(key)
+                     else self.encode_argument(item, where)] for key, item in value.items()]}
+            text = repr(value)
+            if " at 0x" in text:  # object's own repr: a memory address, different on every run
+                raise
+            return {_TAG: "object", "class": qualified, "repr": SECRET if self._secret.search(text) else text}
+
     def encode_kwargs(self, kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
         return {key: SECRET if self.is_secret(key) else self.encode(value, f"{where} argument {key}")
                 for key, value in kwargs.items()}
 
     def _field(self, key: Any, value: Any, where: str) -> Any:
-        if type(key) in _NAMES and self._secret_name(key):
+        if isinstance(key, _NAME_TYPES) and self._secret_name(key):
             return SECRET
         return self.encode(value, f"{where}[{key!r}]")
 
@@ -410,7 +436,7 @@ def _import(qualified: str) -> Any:
 
 
 _PLAIN = frozenset({str, bool, int, float})
-_NAMES = frozenset({str, bytes})  # the types of field names that are checked for secrets
+_NAME_TYPES = (str, bytes)  # field names that are checked for secrets (subclasses too: multidict's istr)
 _PAIRS = frozenset({tuple, list})  # what a (name, value) pair in a list of them is
 _DATA = (str, int, float, list, dict, tuple, BaseException)  # and their subclasses
 # Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.

@@ -64,10 +64,10 @@ def _arguments(encoder: Encoder, method: str, args: tuple[Any, ...], kwargs: Map
         kind = args[0] if args else None
         return [None if kind is None else getattr(kind, "__qualname__", repr(kind))], {}
     # ``where`` is empty on the first try: the place is named only when a value cannot be written
-    positional = [_handle_reference(arg) or encoder.encode(arg, where and f"{where} argument {i}")
+    positional = [_handle_reference(arg) or encoder.encode_argument(arg, where and f"{where} argument {i}")
                   for i, arg in enumerate(args)]
     named = {key: _handle_reference(value) or (SECRET if encoder.is_secret(key) else
-                                               encoder.encode(value, where and f"{where} argument {key}"))
+                                               encoder.encode_argument(value, where and f"{where} argument {key}"))
              for key, value in kwargs.items()} if kwargs else {}
     return positional, named
 

@@ -429,6 +429,44 @@ async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_place
 
 
 @pytest.mark.asyncio
+async def test_arguments_of_types_the_encoder_does_not_know_match_by_their_repr(tmp_path: Path) -> None:
+    from types import MappingProxyType
+
+    path = tmp_path / "http.json"
+
+    class Timeout:  # as aiohttp.ClientTimeout, httpx.Timeout, yarl.URL: no registration, a stable repr
+        def __init__(self, total: float) -> None:
+            self.total = total
+
+        def __repr__(self) -> str:
+            return f"Timeout(total={self.total})"
+
+    class Login:
+        def __repr__(self) -> str:
+            return "Login(user='ann', password='pw-repr')"
+
+    class Client:
+        async def get(self, url: str, **options: Any) -> int:
+            return 200
+
+    async def calls(client: Any, total: float = 5) -> list[int]:
+        headers = MappingProxyType({"Authorization": "Bearer sk-mapping", "Accept": "*/*"})  # not a dict
+        return [await client.get("/a", timeout=Timeout(total)), await client.get("/b", headers=headers),
+                await client.get("/c", login=Login())]
+
+    async with Cassette(path) as cassette:
+        assert await calls((await cassette.resources(http=Client))["http"]) == [200] * 3
+    text = path.read_text()
+    assert "Timeout(total=5)" in text and "*/*" in text
+    assert "sk-mapping" not in text and "pw-repr" not in text
+    async with Cassette(path, "none") as cassette:
+        assert await calls((await cassette.resources(http=never_called))["http"]) == [200] * 3
+    async with Cassette(path, "none") as cassette:
+        with pytest.raises(UnmatchedCallError, match=r"Timeout\(total=6\)"):
+            await calls((await cassette.resources(http=never_called))["http"], total=6)
+
+
+@pytest.mark.asyncio
 async def test_a_value_the_encoder_cannot_write_names_the_file_the_call_and_the_type(tmp_path: Path) -> None:
     path = tmp_path / "odd.json"
     path.write_text("left alone\n")
