@@ -410,6 +410,7 @@ async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_place
         return [await client.get("/a", headers=[("Authorization", "Bearer sk-pairs"), ("Accept", "text/plain")]),
                 await client.get("/b", headers=[["X-Api-Key", "k-listed"]], params=[("api_key", "k-param")]),
                 await client.get("/c", headers=[(b"authorization", b"Bearer sk-raw")]),
+                await client.get("/c", headers=[(HeaderName("Authorization"), "Bearer sk-istr")]),
                 await client.get("/d", auth=("ann", "pw-tuple")),
                 await client.get("/e", proxy_auth=("ann", "pw-proxy")),
                 await client.hgetall("user:1")]
@@ -417,13 +418,13 @@ async def test_secrets_in_header_pairs_and_auth_arguments_are_written_as_a_place
     async with Cassette(path) as cassette:
         recorded = await calls((await cassette.resources(http=Client))["http"])
     text = path.read_text()
-    for secret in ("sk-pairs", "k-listed", "k-param", "sk-raw", "pw-tuple", "pw-proxy", "pw-hash"):
+    for secret in ("sk-pairs", "k-listed", "k-param", "sk-raw", "sk-istr", "pw-tuple", "pw-proxy", "pw-hash"):
         assert secret not in text
     assert "text/plain" in text and '"Authorization"' in text  # names and other headers stay readable
     async with Cassette(path, "none") as cassette:
         replayed = await calls((await cassette.resources(http=never_called))["http"])
-    assert replayed[:5] == recorded[:5] == [200] * 5
-    assert replayed[5] == {b"user": b"ann", b"password": SECRET}
+    assert replayed[:6] == recorded[:6] == [200] * 6
+    assert replayed[6] == {b"user": b"ann", b"password": SECRET}
     # a list of two words is data, not a pair: only a list of pairs is read as names and values
     assert Encoder().encode(["token", "t-1"]) == ["token", "t-1"]
 
