@@ -285,6 +285,12 @@ class _HandledResource(TrackedResource):
     def __getitem__(self, key: Any) -> Any:
         return TrackedMethod(self, "__getitem__", None)(key)
 
+    def __iter__(self) -> Any:  # plain ``for``, ``dict(headers)``: the iterator and each item are calls
+        return TrackedMethod(self, "__iter__", None)()
+
+    def __next__(self) -> Any:
+        return TrackedMethod(self, "__next__", None)()
+
     # What Python asks of an object without calling a method: calls too, so that a replay answers them as
     # recorded rather than from the stand-in behind the proxy.
     def __str__(self) -> str:
@@ -306,8 +312,8 @@ class _HandledResource(TrackedResource):
 
 def handled_resource(name: str, target: Any, tracker: CallTracker, handler: CallHandler) -> TrackedResource:
     """A :class:`TrackedResource` whose attribute reads and calls ``handler`` makes or answers; ``await``,
-    ``async with``, ``async for``, ``[key]``, ``str()``, ``bool()``, ``len()`` and ``in`` on it are calls
-    (``__await__``, ``__aenter__``, ``__anext__``, ``__getitem__``, ``__str__``...)."""
+    ``async with``, ``async for``, ``for``, ``[key]``, ``str()``, ``bool()``, ``len()`` and ``in`` on it are
+    calls (``__await__``, ``__aenter__``, ``__anext__``, ``__iter__``, ``__next__``, ``__getitem__``...)."""
     return _HandledResource(name, target, tracker, handler)
 
 

@@ -22,9 +22,10 @@ every cassette. A call with no recording raises :class:`UnmatchedCallError` at o
 in :mod:`.tape`, the values it can hold in :mod:`.encoder`.
 
 Limits: secrets are found by name, so a secret passed positionally (or inside a URL) is written as it is.
-On an object a call returned (not data), ``await``, ``async with``, ``async for``, ``[key]``, ``str()``,
-``bool()``, ``len()`` and ``in`` are recorded; plain ``for x in obj``, ``==``, ``hash()`` and arithmetic are
-not, so on replay they see the stand-in behind the proxy: take plain data from such objects in node code.
+On an object a call returned (not data), ``await``, ``async with``, ``async for``, plain ``for`` (so
+``dict(headers)``), ``[key]``, ``str()``, ``bool()``, ``len()`` and ``in`` are recorded; ``==``, ``hash()`` and
+arithmetic are not, so on replay they see the stand-in behind the proxy: take plain data from such objects in
+node code.
 """
 
 from __future__ import annotations

@@ -11,11 +11,24 @@ are written as themselves. Every other value the encoder knows is written as an 
     Decimal    {"$type": "decimal", "value": "1.10"}          also UUID, set, frozenset, ipaddress types
     record     {"$type": "record", "fields": [["id", 1], ...]}    an asyncpg Record: read back as a
                                                                     ReplayedRecord (r["id"], r[0], dict(r))
-    exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "..."}
+    exception  {"$type": "exception", "class": "builtins.ValueError", "args": [...], "message": "...",
+                "attributes": {"detail": "...", ...}}    its public attributes that can be written
+                                                         (asyncpg's detail, constraint_name...), when it has any
     dict       {"$type": "dict", "items": [[key, value], ...]}    keys that are not strings, or "$type"
 
-A subclass of ``dict``, ``list`` or ``tuple`` without a registration of its own (an ``OrderedDict``, a
-namedtuple) is written as that container, and read back as one, which it equals.
+A namedtuple whose class can be imported by its name (asyncpg's ``ServerVersion`` and ``Attribute``) is
+written as ``{"$type": "namedtuple", "class": "asyncpg.types.ServerVersion", "items": [...]}`` and read back
+as itself (``v.major``); when the class cannot be imported, as the plain tuple it equals. Another subclass of
+``dict``, ``list``, ``tuple``, ``str``, ``int`` or ``float`` without a registration of its own (an
+``OrderedDict``, an ``IntEnum``, multidict's ``istr``) is written as that base type, and read back as one, which
+it equals.
+
+Arguments of a call are written only to match calls by, never read back: one of a type the encoder does
+not know is written by its class and ``repr`` (``timeout=aiohttp.ClientTimeout(total=5)``, a ``yarl.URL``)
+when that repr is stable, a mapping that is not a dict (``CIMultiDict`` headers) by its items::
+
+    {"$type": "object", "class": "aiohttp.client.ClientTimeout", "repr": "ClientTimeout(total=5, ...)"}
+    {"$type": "mapping", "class": "multidict._multidict.CIMultiDict", "items": [["Accept", "*/*"]]}
 
 Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able value, and one back)::
 
@@ -23,14 +36,17 @@ Add a type with :meth:`Encoder.register` (a name, a function to a JSON-able valu
                                  lambda v: Money(*v))
     Cassette(path, encoder=encoder)
 
-Values under a key (a keyword argument, a dict field) whose name matches a secret pattern are written as
-:data:`SECRET` instead, whatever they are.
+Values under a key (a keyword argument, a dict field, a record's field, a ``(name, value)`` pair as in
+``headers=[("Authorization", ...)]``) whose name matches a secret pattern are written as :data:`SECRET`
+instead, whatever they are. Secrets are found by name only: a positional argument, a secret inside a string
+(a URL's ``user:password@``, a query's text) or under a name no pattern matches is written as it is.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import datetime as dt
 import importlib
 import ipaddress
@@ -50,8 +66,8 @@ __all__ = ["DEFAULT_SECRETS", "SECRET", "Encoder", "RecordedError", "ReplayedRec
 SECRET = "<secret>"
 #: Argument and field names (regular expressions, matched case-insensitively anywhere in the name) whose
 #: values are written as :data:`SECRET`.
-DEFAULT_SECRETS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "dsn",
-                   "cookie")
+DEFAULT_SECRETS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "api-key",
+                   "dsn", "cookie", "(^|[-_])auth$")  # auth=: httpx's (user, password), aiohttp's BasicAuth
 
 _TAG = "$type"
 
@@ -71,7 +87,8 @@ class RecordedError(KailashNbError):
 
 class ReplayedRecord(Mapping[str, Any]):
     """A database row read back from a cassette, used as an asyncpg ``Record`` is: ``r["col"]``, ``r[0]``,
-    ``r.get("col")``, ``dict(r)``, ``r.keys()``/``values()``/``items()``, ``len(r)``; it equals another
+    ``r.get("col")``, ``dict(r)``, ``r.keys()``/``values()``/``items()``, ``len(r)``, ``"col" in r``, and
+    iterating it (``tuple(r)``, ``a, b = r``) gives its values, as a ``Record``'s does; it equals another
     row (a ``Record`` too) with the same fields, and a tuple of its values."""
 
     __slots__ = ("_fields",)
@@ -88,15 +105,24 @@ class ReplayedRecord(Mapping[str, Any]):
                 return value
         raise KeyError(key)
 
-    def __iter__(self) -> Iterator[str]:
-        # iterating an asyncpg Record gives its values; dict(r) uses keys(), which Mapping gives
-        return (name for name, _ in self._fields)
+    def __iter__(self) -> Iterator[Any]:
+        # as an asyncpg Record: its values (``tuple(r)``, ``a, b = r``); ``dict(r)`` uses keys()
+        return (value for _, value in self._fields)
 
     def __len__(self) -> int:
         return len(self._fields)
 
+    def __contains__(self, key: object) -> bool:
+        return any(name == key for name, _ in self._fields)
+
+    def keys(self) -> Any:
+        return [name for name, _ in self._fields]
+
     def values(self) -> Any:
         return [value for _, value in self._fields]
+
+    def items(self) -> Any:
+        return list(self._fields)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, tuple):
@@ -121,6 +147,18 @@ def _is_record(value: Any) -> bool:
 
 
 _RECORD_TYPES: dict[type, bool] = {}  # asyncpg is not imported: its Record type is recognised by name
+
+
+def _named_tuple_class(kind: type) -> str | None:
+    """``module.Name`` of a namedtuple class that can be imported back by that name, else None (a class
+    made in a function: written as a plain tuple, which it equals)."""
+    if kind not in _NAMED_TUPLES:
+        qualified = f"{kind.__module__}.{kind.__qualname__}"
+        _NAMED_TUPLES[kind] = qualified if hasattr(kind, "_fields") and _import(qualified) is kind else None
+    return _NAMED_TUPLES[kind]
+
+
+_NAMED_TUPLES: dict[type, str | None] = {}
 
 
 _Encode = Callable[[Any], Any]
@@ -165,9 +203,20 @@ class Encoder:
             known = self._secret_names[name] = bool(self._secret.search(name))
         return known
 
+    def _pair(self, item: Any, where: str) -> Any:
+        """An item of a list of (name, value) pairs: the value is a secret when the name is."""
+        if type(item) in _PAIRS and len(item) == 2 and isinstance(item[0], _NAME_TYPES) and self._secret_name(item[0]):
+            name = self.encode(item[0], where)
+            return [name, SECRET] if type(item) is list else {_TAG: "tuple", "items": [name, SECRET]}
+        return self.encode(item, where)
+
+    def _secret_name(self, name: str | bytes) -> bool:
+        """Whether a field name is secret: a str, or bytes (a Redis hash's field, a raw HTTP header's name)."""
+        return self.is_secret(str.__str__(name) if isinstance(name, str) else name.decode("utf-8", "replace"))
+
     def knows(self, value: Any) -> bool:
         """True when ``value`` is data the encoder writes (rather than an object to wrap as a handle)."""
-        return (value is None or type(value) in _PLAIN or isinstance(value, (list, dict, tuple, BaseException))
+        return (value is None or type(value) in _PLAIN or isinstance(value, _DATA)
                 or _is_record(value) or self._find(type(value)) is not None)
 
     # -- writing -------------------------------------------------------------------------------------------
@@ -179,10 +228,12 @@ class Encoder:
         if kind is float:
             return value if math.isfinite(value) else {_TAG: "float", "value": repr(value)}
         if kind is list:
+            # perhaps (name, value) pairs, as headers=[("Authorization", ...)]
+            encode = self._pair if value and type(value[0]) in _PAIRS else self.encode
             try:
-                return [self.encode(item, where) for item in value]
+                return [encode(item, where) for item in value]
             except UnencodableValueError:
-                return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
+                return [encode(item, f"{where}[{i}]") for i, item in enumerate(value)]
         if kind is dict:
             if _TAG not in value:
                 encoded: dict[str, Any] = {}
@@ -198,7 +249,8 @@ class Encoder:
             return {_TAG: "dict", "items": [[self.encode(k, f"{where} key"), self._field(k, v, where)]
                                             for k, v in value.items()]}
         if kind is tuple:
-            return {_TAG: "tuple", "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
+            encode = self._pair if value and type(value[0]) in _PAIRS else self.encode
+            return {_TAG: "tuple", "items": [encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
         if _is_record(value):
             is_secret, encode_item = self.is_secret, self.encode
             return {_TAG: "record", "fields": [[key, SECRET if is_secret(key) else encode_item(item, where)]
@@ -211,24 +263,53 @@ class Encoder:
         if found is not None:
             name, to_data = found
             return {_TAG: name, "value": self.encode(to_data(value), where and f"{where} ({name})")}
-        # subclasses of the containers (a namedtuple, an OrderedDict) come back as the container, which they
-        # equal
+        # subclasses of the containers (a namedtuple, an OrderedDict) and of str, int and float (a StrEnum,
+        # multidict's istr header name) come back as the base type, which they equal
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, int):
+            return int.__int__(value)
+        if isinstance(value, float):
+            return self.encode(float.__float__(value), where)
         if isinstance(value, dict):
             return self.encode(dict(value), where)
         if isinstance(value, list):
             return self.encode(list(value), where)
         if isinstance(value, tuple):
+            named = _named_tuple_class(kind)
+            if named is not None:  # asyncpg's ServerVersion, Attribute: read back as themselves (.major, .name)
+                return {_TAG: "namedtuple", "class": named,
+                        "items": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(value)]}
             return self.encode(tuple(value), where)
         raise UnencodableValueError(f"{where} is a {kind.__module__}.{kind.__qualname__}, which the cassette's "
                                     "encoder cannot write; register it: Encoder().register(its type, name, "
                                     "encode, decode)")
+
+    def encode_argument(self, value: Any, where: str) -> Any:
+        """An argument of a call, written only to match calls by (never read back): a value of a type the
+        encoder cannot write is written by its class and ``repr`` when that is stable (no memory address),
+        as ``timeout=aiohttp.ClientTimeout(total=5)`` or a ``yarl.URL``; a mapping (``CIMultiDict`` headers)
+        by its items, secrets hidden; a ``repr`` that names a secret (``password=...``) as :data:`SECRET`."""
+        try:
+            return self.encode(value, where)
+        except UnencodableValueError:
+            kind = type(value)
+            qualified = f"{kind.__module__}.{kind.__qualname__}"
+            if isinstance(value, Mapping):
+                return {_TAG: "mapping", "class": qualified, "items": [
+                    [self.encode_argument(key, where), SECRET if isinstance(key, _NAME_TYPES) and self._secret_name(key)
+                     else self.encode_argument(item, where)] for key, item in value.items()]}
+            text = repr(value)
+            if " at 0x" in text:  # object's own repr: a memory address, different on every run
+                raise
+            return {_TAG: "object", "class": qualified, "repr": SECRET if self._secret.search(text) else text}
 
     def encode_kwargs(self, kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
         return {key: SECRET if self.is_secret(key) else self.encode(value, f"{where} argument {key}")
                 for key, value in kwargs.items()}
 
     def _field(self, key: Any, value: Any, where: str) -> Any:
-        if isinstance(key, str) and self.is_secret(key):
+        if isinstance(key, _NAME_TYPES) and self._secret_name(key):
             return SECRET
         return self.encode(value, f"{where}[{key!r}]")
 
@@ -238,8 +319,25 @@ class Encoder:
             args = self.encode(list(error.args), f"{where} ({kind.__name__} arguments)")
         except UnencodableValueError:
             args = None  # rebuilt from the message alone
-        return {_TAG: "exception", "class": f"{kind.__module__}.{kind.__qualname__}", "args": args,
+        data = {_TAG: "exception", "class": f"{kind.__module__}.{kind.__qualname__}", "args": args,
                 "message": str(error)}
+        attributes = self._exception_attributes(error, where)
+        if attributes:
+            data["attributes"] = attributes
+        return data
+
+    def _exception_attributes(self, error: BaseException, where: str) -> dict[str, Any]:
+        """The exception's own public attributes (asyncpg sets ``detail``, ``constraint_name``... on the
+        instance), those the encoder can write; the others (an HTTP error's ``response``) are left out."""
+        kept: dict[str, Any] = {}
+        for name, value in getattr(error, "__dict__", {}).items():
+            if name.startswith("_") or isinstance(value, BaseException) or not self.knows(value):
+                continue
+            try:
+                kept[name] = self._field(name, value, where)
+            except UnencodableValueError:
+                continue
+        return kept
 
     def _find(self, kind: type) -> tuple[str, _Encode] | None:
         found = self._by_type.get(kind)
@@ -262,6 +360,13 @@ class Encoder:
             return {key: self.decode(item) for key, item in data.items()}
         if tag == "tuple":
             return tuple(self.decode(item) for item in data["items"])
+        if tag == "namedtuple":
+            items = [self.decode(item) for item in data["items"]]
+            kind = _import(str(data["class"]))
+            if isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields"):
+                with contextlib.suppress(Exception):
+                    return kind(*items)
+            return tuple(items)  # the class is gone or changed: the plain tuple, which it equalled
         if tag == "dict":
             return {_hashable(self.decode(k)): self.decode(v) for k, v in data["items"]}
         if tag == "record":
@@ -277,14 +382,24 @@ class Encoder:
 
     def decode_exception(self, data: Mapping[str, Any]) -> BaseException:
         """The recorded exception as its own class when it can be imported and rebuilt, else a
-        :class:`RecordedError` with the same message."""
+        :class:`RecordedError` with the same message; with its recorded attributes either way."""
         qualified, message = str(data["class"]), str(data["message"])
         args = data.get("args")
+        attributes = data.get("attributes")
+        fields = {name: self.decode(value) for name, value in attributes.items()} \
+            if isinstance(attributes, dict) else {}
+
+        def with_fields(error: BaseException) -> BaseException:
+            for name, value in fields.items():
+                with contextlib.suppress(AttributeError):  # read-only: the rebuilt exception keeps its own
+                    setattr(error, name, value)
+            return error
+
         kind = _import(qualified)
         if kind is not None and isinstance(kind, type) and issubclass(kind, BaseException):
             for attempt in ((self.decode(args),) if args is not None else ()) + ([message],):
                 try:
-                    error = kind(*attempt)
+                    error = with_fields(kind(*attempt))  # before str(): asyncpg's message shows its detail
                 except Exception:
                     continue
                 if str(error) == message:
@@ -293,10 +408,10 @@ class Encoder:
                 error = kind.__new__(kind)
                 error.args = (message,)
                 if str(error) == message:
-                    return error
+                    return with_fields(error)
             except Exception:
                 pass
-        return RecordedError(qualified, message)
+        return with_fields(RecordedError(qualified, message))
 
     # -- canonical text, for matching calls ------------------------------------------------------------------
     @staticmethod
@@ -321,6 +436,9 @@ def _import(qualified: str) -> Any:
 
 
 _PLAIN = frozenset({str, bool, int, float})
+_NAME_TYPES = (str, bytes)  # field names that are checked for secrets (subclasses too: multidict's istr)
+_PAIRS = frozenset({tuple, list})  # what a (name, value) pair in a list of them is
+_DATA = (str, int, float, list, dict, tuple, BaseException)  # and their subclasses
 # Characters that keep bytes from being written as text: controls other than tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -21,7 +21,7 @@ from kailash_nb.workflow.calls import METHOD, Settle
 
 from ..mocks import CallTracker, TrackedResource, handled_resource
 from .encoder import SECRET, Encoder, UnencodableValueError
-from .tape import NO_NODE, Entry, call_key
+from .tape import NO_NODE, CassetteFileError, Entry, call_key
 
 __all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "UnmatchedCallError"]
 
@@ -31,7 +31,8 @@ _AWAITED = frozenset({"__aenter__", "__aexit__", "__anext__", "__await__"})
 
 
 _BUILT_INS: dict[str, Callable[..., Any]] = {
-    "__str__": str, "__bool__": bool, "__len__": len, "__contains__": lambda obj, item: item in obj}
+    "__str__": str, "__bool__": bool, "__len__": len, "__contains__": lambda obj, item: item in obj,
+    "__iter__": iter, "__next__": next}
 
 
 class UnmatchedCallError(KailashNbError, LookupError):
@@ -63,10 +64,10 @@ def _arguments(encoder: Encoder, method: str, args: tuple[Any, ...], kwargs: Map
         kind = args[0] if args else None
         return [None if kind is None else getattr(kind, "__qualname__", repr(kind))], {}
     # ``where`` is empty on the first try: the place is named only when a value cannot be written
-    positional = [_handle_reference(arg) or encoder.encode(arg, where and f"{where} argument {i}")
+    positional = [_handle_reference(arg) or encoder.encode_argument(arg, where and f"{where} argument {i}")
                   for i, arg in enumerate(args)]
     named = {key: _handle_reference(value) or (SECRET if encoder.is_secret(key) else
-                                               encoder.encode(value, where and f"{where} argument {key}"))
+                                               encoder.encode_argument(value, where and f"{where} argument {key}"))
              for key, value in kwargs.items()} if kwargs else {}
     return positional, named
 
@@ -294,7 +295,7 @@ class Player:
     def answer(self, entry: Entry, proxy: TrackedResource) -> Any:
         """The recorded outcome: the value (a fresh copy), a proxy for a returned object, or the exception."""
         if entry.outcome == "result":
-            return self.encoder.decode(entry.result)
+            return self._decoded(entry)
         if entry.outcome == "self":
             return proxy
         if entry.outcome == "handle":
@@ -305,11 +306,26 @@ class Player:
                 f"cassette {self.cassette}: {self.resource}.{_describe(entry.method, entry.args, entry.kwargs)} "
                 f"never completed when it was recorded (it was cancelled, or its coroutine was never awaited), so "
                 "there is no outcome to replay; record again with mode='all'")
-        raise self.encoder.decode_exception(entry.result)
+        raise self._decoded(entry)
+
+    def _decoded(self, entry: Entry) -> Any:
+        """The recorded value (or exception) of ``entry``; a value hand-edited out of shape is a
+        :class:`CassetteFileError` naming the record, not a bare error from deep in the encoder."""
+        try:
+            if entry.outcome == "raised":
+                return self.encoder.decode_exception(entry.result)
+            return self.encoder.decode(entry.result)
+        except Exception as error:
+            node, _, index = entry.handle.rpartition("#")
+            raise CassetteFileError(
+                f"cassette {self.cassette}: resources.{self.resource}.{node}[{index}] ({entry.method}) has a "
+                f"{entry.outcome!r} that cannot be read back: {type(error).__name__}: {error}; fix it, or record "
+                "again with mode='all'") from error
 
     def unmatched(self, node: str, on: str | None, method: str, args: list[Any], kwargs: dict[str, Any],
-                  key: str) -> UnmatchedCallError:
-        made = f"{self.resource}.{_describe(method, args, kwargs)}"
+                  key: str, *, read: bool = False) -> UnmatchedCallError:
+        made = f"{self.resource}.{method} (read as an attribute or method)" if read else \
+            f"{self.resource}.{_describe(method, args, kwargs)}"
         if on is not None:
             made += f" (on the object returned by call {on})"
         who = f"node {node!r}" if node != NO_NODE else "the test (outside any node)"
@@ -326,13 +342,13 @@ class Player:
                  f"{', already replayed' if self._is_used(n, i) else ''}]" for _, n, i, e in scored[:3]]
         closest = ("closest recorded calls:\n" + "\n".join(lines)) if lines else \
             f"the cassette has no recorded calls on {self.resource!r}"
-        if on is not None and self.mode == "new":
+        if on is not None:  # mode new replays the call that returned the object: nothing real to call
             how = ("It is a call on an object that a replayed call returned, with no real object behind it, so "
-                   "mode='new' cannot make it: record everything again with mode='all' (or pytest "
-                   "--kailash-record=all)")
+                   "mode='new' cannot make it: record everything again with mode='all' (pytest "
+                   "--kailash-record=all; in a notebook, %kailash cassette PATH --mode all)")
         else:
             how = ("To record it: Cassette(..., mode='new') adds new calls, mode='all' records everything again "
-                   "(or run pytest with --kailash-record=new or --kailash-record=all)")
+                   "(pytest --kailash-record=new or all; in a notebook, %kailash cassette PATH --mode new or all)")
         return UnmatchedCallError(
             f"cassette {self.cassette} (mode {self.mode!r}) has no recording of {made} by {who}; {closest}\n{how}")
 
@@ -376,7 +392,8 @@ class ReplayHandler:
                 live_proxy, live = player.live
                 return live.attribute(live_proxy, name)
             if not player.knows(self.handle, name):
-                raise player.unmatched(node, self.handle, name, [], {}, call_key(self.handle, name, [], {}))
+                raise player.unmatched(node, self.handle, name, [], {}, call_key(self.handle, name, [], {}),
+                                       read=True)
         return METHOD
 
     def call(self, proxy: Any, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any],

@@ -121,17 +121,22 @@ async with pool.acquire() as conn:
         seen = [dict(r) async for r in conn.cursor("select id, item from orders order by id")]
     total = await conn.fetchval("select sum(price) from orders")
     first = await conn.fetchrow("select * from orders where id = $1", 1)
+    major = conn.get_server_version().major
+row_id, item, *rest = first
 result = {"seen": seen, "total": total, "first_item": first["item"], "first_price": first[2],
-          "first": dict(first)}
+          "first": dict(first), "first_values": list(first), "unpacked": [row_id, item], "has_item": "item" in first,
+          "major": major}
 """)
         .add_async_code("duplicate", """
 pool = await get_resource("db")
 try:
     await pool.execute("insert into orders values (1, 'again', 0, null)")
     outcome = "inserted"
+    fields = {}
 except Exception as error:
     outcome = f"{type(error).__module__}.{type(error).__name__}: {error}"
-result = {"outcome": outcome}
+    fields = {"sqlstate": error.sqlstate, "detail": error.detail, "constraint": error.constraint_name}
+result = {"outcome": outcome, "fields": fields}
 """)
         .add_connection("setup", "ready", "report", "ready")
         .add_connection("setup", "ready", "duplicate", "ready")
@@ -172,6 +177,8 @@ def test_a_postgres_workflow_replays_without_the_database(postgres_db: TestDatab
     assert recorded["report"]["total"] == Decimal("4.00")
     assert recorded["duplicate"]["outcome"].startswith(
         "asyncpg.exceptions.UniqueViolationError: duplicate key value violates unique constraint")
+    assert recorded["duplicate"]["fields"] == {"sqlstate": "23505", "detail": "Key (id)=(1) already exists.",
+                                               "constraint": "orders_pkey"}
     assert replayed == recorded
     assert type(replayed["report"]["total"]) is Decimal
     assert first.read_bytes() == second.read_bytes()
