@@ -37,24 +37,31 @@ from .utils import maybe_await
 __all__ = ["ScheduleOption", "explore_test_schedules", "replay_test_schedule"]
 
 
+#: What a run lets through instead of counting it as the test's failure: a skip, and a request to stop.
+#: (pytest's ``Exit`` is an ``Exception``; its ``Failed``, which ``pytest.fail`` and a ``pytest.raises``
+#: that saw nothing raise, is not, and is a failure like any other.)
+_NOT_FAILURES = (unittest.SkipTest, pytest.skip.Exception, pytest.exit.Exception, KeyboardInterrupt, SystemExit,
+                 asyncio.CancelledError)
+
+
 async def _test_under(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy
-                      ) -> Exception | None:
+                      ) -> BaseException | None:
     """Run a fresh instance's setUp, test, tearDown and cleanups under ``schedule`` on virtual time; return
-    the test's failure, or ``None``. ``unittest.SkipTest`` propagates."""
+    the test's failure, or ``None``. A skip propagates (as does an interrupt)."""
     case = case_class(method)
     with call_policy(schedule):
         async with virtual_time():
             try:
                 async with case:
                     await maybe_await(getattr(case, method)())
-            except unittest.SkipTest:
+            except _NOT_FAILURES:
                 raise
-            except Exception as error:
+            except BaseException as error:
                 return error
     return None
 
 
-def _run_test(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy) -> Exception | None:
+def _run_test(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy) -> BaseException | None:
     with asyncio.Runner() as runner:  # a fresh loop: what one run leaves running cannot reach the next
         return runner.run(_test_under(case_class, method, schedule))
 
@@ -63,7 +70,7 @@ def explore_test_schedules(case_class: type[AsyncWorkflowTestCase], method: str,
                            name: str | None = None) -> ScheduleReport:
     """Run test ``method`` of ``case_class`` ``runs`` times, each a fresh instance under a different seeded
     schedule on virtual time (the first in the default order); shrink the first failure and name what
-    raced, as ``explore_schedules`` does for one workflow. ``unittest.SkipTest`` from a run propagates."""
+    raced, as ``explore_schedules`` does for one workflow. A skip in a run (unittest's or pytest's) propagates."""
     return explore_runs(lambda schedule: _run_test(case_class, method, schedule), runs=runs, seed=seed,
                         name=name or f"{case_class.__qualname__}.{method}", what="--kailash-schedules")
 
@@ -136,7 +143,7 @@ class ScheduleOption:
             return outcome
         try:
             report = explore_test_schedules(case_class, method, runs=self.runs, seed=self.seed, name=item.nodeid)
-        except unittest.SkipTest:
+        except (unittest.SkipTest, pytest.skip.Exception):
             return outcome
         if not report.ok:
             pytest.fail(dependence_message(report, item.nodeid), pytrace=False)

@@ -140,6 +140,33 @@ def test_runs():
     assert RUNS.count("plain") == 2, RUNS
 '''
 
+PYTEST_OUTCOMES = '''
+import pytest
+
+from kailash_nb.testing import AsyncWorkflowTestCase
+from test_counter import INCREMENT, Store, pair
+
+RERUNS = []
+
+
+class PytestOutcomesTest(AsyncWorkflowTestCase):
+    async def setUp(self):
+        await super().setUp()
+        self.store = Store()
+        await self.create_test_resource("store", lambda: self.store, mock=True)
+
+    async def test_racy_failing_with_pytest_fail(self):
+        await self.execute_workflow(pair(INCREMENT))
+        if self.store.data["count"] != 2:
+            pytest.fail(f"count is {self.store.data['count']}, expected 2")
+
+    async def test_skipping_when_run_again(self):
+        RERUNS.append(1)
+        await self.execute_workflow(pair(INCREMENT))
+        if len(RERUNS) > 1:
+            pytest.skip("a re-run skips")
+'''
+
 # pytest-randomly, where installed, would reorder the child's tests: some check what ran before them
 STRICT = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly", "--strict-markers",
           "-W", "error::RuntimeWarning")
@@ -253,3 +280,16 @@ def test_bad_option_values_are_usage_errors(child: pytest.Pytester, args: list[s
     result = run(child, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_pytest_fail_in_a_run_is_a_failing_schedule_and_pytest_skip_ends_the_runs(child: pytest.Pytester) -> None:
+    # pytest.fail (and a pytest.raises that saw nothing raise) and pytest.skip raise BaseExceptions, not Exceptions
+    child.makepyfile(test_outcomes=PYTEST_OUTCOMES)
+    result = run(child, "test_outcomes.py", "--kailash-schedules", "20")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*the test passed, but its outcome depends on the schedule*",
+        "*--kailash-schedule-replay 's1:2=1' 'test_outcomes.py::PytestOutcomesTest::test_racy_failing_with_pytest*",
+        "*FAIL * x Failed: count is 1, expected 2  [[]replay: s1:2=1[]]",
+        "  store.put by node 'a' against store.get by node 'b'",
+    ])
