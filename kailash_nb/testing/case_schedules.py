@@ -13,9 +13,10 @@ one after the other. It replays with the same test (``pytest --kailash-schedule-
 path::Class::test``); ``replay_schedule(workflow, TOKEN)`` gives the same interleaving only for a test
 that runs one workflow and makes no awaited mock call of its own before it.
 
-What is shared between runs is not reset: class attributes, ``setUpClass`` state, module globals. A
-function-style test that uses the ``workflow_case`` fixture is left alone: pytest cannot make its fixtures
-afresh for each run.
+What is shared between runs is not reset: class attributes, ``setUpClass`` state, module globals. Left
+alone (run once, as usual): a test marked ``@use_virtual_time(False)``, which needs real time, and a
+function-style test that uses the ``workflow_case`` fixture, since pytest cannot make its fixtures afresh
+for each run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pytest
 from kailash_nb.workflow import virtual_time
 from kailash_nb.workflow.calls import CallPolicy, call_policy
 
-from .case import AsyncWorkflowTestCase
+from .case import _VIRTUAL_TIME_MARK, AsyncWorkflowTestCase
 from .schedules import ScheduleReport, explore_runs, replay_run
 from .utils import maybe_await
 
@@ -104,6 +105,12 @@ def _case_class(item: pytest.Item) -> type[AsyncWorkflowTestCase] | None:
     return cls if is_case and isinstance(item, pytest.Function) and hasattr(cls, item.name) else None
 
 
+def _on_real_time(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
+    """Whether the test opts out of virtual time (``@use_virtual_time(False)``): it says it needs real time,
+    which the schedules' runs cannot give it, so the option leaves it to its usual run."""
+    return getattr(getattr(case_class, method), _VIRTUAL_TIME_MARK, None) is False
+
+
 def _expects_failure(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
     return bool(getattr(getattr(case_class, method), "__unittest_expecting_failure__", False)
                 or getattr(case_class, "__unittest_expecting_failure__", False))
@@ -128,7 +135,7 @@ class ScheduleOption:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         case_class = _case_class(item)
-        if case_class is None:
+        if case_class is None or _on_real_time(case_class, item.name):
             return (yield)
         method = item.name
         if self.replay is not None:

@@ -88,12 +88,18 @@ class MockTest(AsyncWorkflowTestCase):
 OTHERS = '''
 import unittest
 
-from kailash_nb.testing import AsyncWorkflowTestCase
+from kailash_nb.testing import AsyncWorkflowTestCase, use_virtual_time
+from kailash_nb.workflow.clock import running_clock
 
 RUNS = []
 
 
 class OtherTest(AsyncWorkflowTestCase):
+    @use_virtual_time(False)
+    async def test_on_real_time(self):
+        RUNS.append("real time")
+        assert self.clock is None and running_clock() is None, "the test asked for real time"
+
     async def test_fails_as_usual(self):
         RUNS.append("fails")
         raise AssertionError("its own failure")
@@ -117,7 +123,7 @@ async def test_function_style(workflow_case):
 
 
 def test_each_ran_once():
-    assert sorted(RUNS) == ["fails", "function", "plain", "skipped", "xfail"], RUNS
+    assert sorted(RUNS) == ["fails", "function", "plain", "real time", "skipped", "xfail"], RUNS
 '''
 
 ONCE = '''
@@ -253,8 +259,14 @@ def test_the_seed_option_changes_the_schedules_and_the_report_says_it(child: pyt
 def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: pytest.Pytester) -> None:
     child.makepyfile(test_others=OTHERS)
     result = run(child, "test_others.py", "--kailash-schedules", "10")
-    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=4, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
+
+
+def test_a_test_on_real_time_is_run_as_usual_when_replaying_too(child: pytest.Pytester) -> None:
+    child.makepyfile(test_others=OTHERS)
+    run(child, "test_others.py::OtherTest::test_on_real_time", "--kailash-schedule-replay", "s1:").assert_outcomes(
+        passed=1)
 
 
 def test_a_test_with_nothing_to_decide_runs_once_more_and_shared_state_is_named(child: pytest.Pytester) -> None:
