@@ -90,9 +90,13 @@ def dependence_message(report: ScheduleReport, nodeid: str) -> str:
     token = report.first_failure
     if token == "s1:":  # the default order: no schedule deviated from what asyncio does
         return (f"the test passed, but failed when run again whole on virtual time in the default order "
-                f"(schedule s1:): it depends on real time or on state its runs share (class attributes, "
-                f"setUpClass, globals), not on the schedule;\nreplay it with:  pytest "
-                f"--kailash-schedule-replay 's1:' '{nodeid}'\n{report}")
+                f"(schedule s1:), so not because of the schedule: it depends on real time or on state its runs "
+                f"share; no other schedule was tried.\n"
+                f"- on real time (it measures durations, reads time.monotonic(), blocks in time.sleep): mark it "
+                f"@use_virtual_time(False), and --kailash-schedules runs it once, as usual;\n"
+                f"- on shared state (class attributes, setUpClass, globals, rows left in a database): make "
+                f"it in setUp, which every run repeats, or undo it in tearDown;\n"
+                f"see it fail with:  pytest --kailash-schedule-replay 's1:' '{nodeid}'\n{report}")
     return (f"the test passed, but its outcome depends on the schedule of the workflows it runs;\n"
             f"replay the first failure with:  pytest --kailash-schedule-replay '{token}' '{nodeid}'\n"
             f"(the token numbers the schedule points of the whole test: which ready node starts first and "

@@ -276,8 +276,10 @@ _Search = Generator[_Schedule, _Run, _Findings]
 
 def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
     """Run ``runs`` schedules (the first in the default order), shrink each failing outcome's first run,
-    and name the calls whose order makes the first failure. ``once_if_fixed``: when the default run had
-    nothing to decide (no ready-node choice, no awaited resource call), every schedule is that one: stop."""
+    and name the calls whose order makes the first failure. ``once_if_fixed`` (a whole test's runs): stop
+    after the default run when it had nothing to decide (no ready-node choice, no awaited resource call),
+    since every schedule is that one, or when it failed, since a test that fails in the order it passed in
+    fails for another reason than the schedule, and the other runs would only repeat it."""
     rng = random.Random(seed)
     seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
     first_pass: _Run | None = None
@@ -294,7 +296,7 @@ def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
             first_fail = run
         if first_fail is not None and run.outcome == first_fail.outcome:
             failing_orders.append(run.calls)
-        if once_if_fixed and not run.options:
+        if once_if_fixed and number == 0 and (not run.options or run.failure is not None):
             break
     outcomes = []
     for summary, (count, run) in seen.items():
@@ -476,7 +478,7 @@ def _judged(run: PolicyRun, schedule: _Schedule) -> _Run:
 def explore_runs(run: PolicyRun, *, runs: int, seed: int, name: str, what: str) -> ScheduleReport:
     """``explore_schedules`` for what ``run`` runs (each call under a new schedule): a run fails when it
     returns an exception, and runs failing with the same exception type and first line are one outcome.
-    When the default run has nothing to decide, it is the only run. ``what`` names the option or argument
+    When the default run has nothing to decide, or fails, it is the only run. ``what`` names the option or argument
     that gave ``runs``, for its error."""
     _check_runs(runs, what)
     found = _drive_sync(_search(runs, seed, once_if_fixed=True), lambda schedule: _judged(run, schedule))

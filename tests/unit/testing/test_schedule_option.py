@@ -146,6 +146,23 @@ def test_runs():
     assert RUNS.count("plain") == 2, RUNS
 '''
 
+SHARED = '''
+from kailash_nb.testing import AsyncWorkflowTestCase
+from test_counter import INCREMENT, Store, chain
+
+
+class SetUpClassTest(AsyncWorkflowTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.store = Store()  # one store for every run of the class's tests
+
+    async def test_counting_from_zero(self):
+        await self.create_test_resource("store", lambda: self.store, mock=True)
+        await self.execute_workflow(chain(INCREMENT))
+        assert self.store.data["count"] == 2, f"count is {self.store.data['count']}, expected 2"
+'''
+
 PYTEST_OUTCOMES = '''
 import pytest
 
@@ -274,8 +291,8 @@ def test_a_test_with_nothing_to_decide_runs_once_more_and_shared_state_is_named(
     result = run(child, "test_once.py", "--kailash-schedules", "25")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:): "
-        "it depends on real time or on state its runs share*",
+        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:), "
+        "so not because of the schedule: it depends on real time or on state its runs share*",
         "1 schedules of test 'test_once.py::PlainTest::test_sharing_state_between_runs' (seed 0)*",
     ])
 
@@ -304,4 +321,21 @@ def test_pytest_fail_in_a_run_is_a_failing_schedule_and_pytest_skip_ends_the_run
         "*--kailash-schedule-replay 's1:2=1' 'test_outcomes.py::PytestOutcomesTest::test_racy_failing_with_pytest*",
         "*FAIL * x Failed: count is 1, expected 2  [[]replay: s1:2=1[]]",
         "  store.put by node 'a' against store.get by node 'b'",
+    ])
+
+
+def test_a_test_failing_in_the_default_order_is_run_once_more_and_told_what_to_do(child: pytest.Pytester) -> None:
+    child.makepyfile(test_shared=SHARED)
+    result = run(child, "test_shared.py", "--kailash-schedules", "20")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:), "
+        "so not because of the schedule*no other schedule was tried.",
+        "- on real time (*): mark it @use_virtual_time(False), and --kailash-schedules runs it once, as usual;",
+        "- on shared state (class attributes, setUpClass, *): make it in setUp, which every run repeats, or *",
+        "see it fail with:  pytest --kailash-schedule-replay 's1:' 'test_shared.py::SetUpClassTest::*'",
+        "1 schedules of test 'test_shared.py::SetUpClassTest::test_counting_from_zero' (seed 0): "
+        "1 distinct outcome(s), "
+        "1 failing run(s)",
+        "  FAIL     1 x AssertionError: count is 4, expected 2  [[]replay: s1:[]]",
     ])
