@@ -15,7 +15,7 @@ from kailash_nb.testing import (
     explore_schedules,
     replay_schedule,
 )
-from kailash_nb.testing.schedules import Call, Race, _races
+from kailash_nb.testing.schedules import MAX_SHRINKS, Call, Race, _races, explore_runs
 from kailash_nb.workflow import AsyncWorkflowBuilder, WorkflowResult
 
 
@@ -211,3 +211,20 @@ def test_assert_schedule_independent_fails_with_the_token_and_the_race() -> None
     assert "depends on the schedule" in text
     assert "replay_schedule(workflow, 's1:2=1', ...)" in text
     assert "what raced" in text and "store.get by node" in text
+
+
+def test_shrinking_a_schedule_of_many_decisions_costs_a_bounded_number_of_runs() -> None:
+    # 1,000 decisions, failing while at least 100 deviate: every deviation dropped is a run that still fails,
+    # so shrinking one at a time would take hundreds of runs for the 10 that were asked for
+    runs: list[str] = []
+
+    def run(policy: object) -> BaseException | None:
+        chosen = [policy.choose(4) for _ in range(1000)]  # type: ignore[attr-defined]
+        runs.append("run")
+        return AssertionError("too many deviations") if sum(map(bool, chosen)) >= 100 else None
+
+    report = explore_runs(run, runs=10, seed=0, name="many decisions", what="runs")
+    assert not report.ok
+    assert len(runs) <= 10 + MAX_SHRINKS + 10, len(runs)  # explored, shrinking, probing around the failure
+    token = report.first_failure
+    assert token is not None and len(token.removeprefix("s1:").split(".")) >= 100
