@@ -395,22 +395,27 @@ def _races(passing: Sequence[Call], failing: Sequence[Call], orders: Sequence[Se
     candidates = _reversed(passing, failing)
     if not candidates:
         return ()
-    seen = [set(_reversed(passing, order)) for order in orders]
-    support = {pair: sum(pair in reversed_pairs for reversed_pairs in seen) for pair in candidates}
+    # linear in the candidates for each order, and in the kept pairs below: a test makes hundreds of calls,
+    # and so tens of thousands of candidate pairs
+    later = [_positions(order) for order in orders]
+    support = {(x, y): sum(x in at and y in at and at[y] < at[x] for at in later) for x, y in candidates}
     best = max(support.values())
     kept = [pair for pair in candidates if support[pair] == best]
     position = _positions(passing)
+    first_x: dict[tuple[_Key, str | None], int] = {}  # (y, a node): where that node's first x against y is
+    last_y: dict[tuple[_Key, str | None], int] = {}  # (x, a node): where that node's last y against x is
+    for x, y in kept:
+        first_x[(y, x[0].node)] = min(first_x.get((y, x[0].node), position[x]), position[x])
+        last_y[(x, y[0].node)] = max(last_y.get((x, y[0].node), position[y]), position[y])
 
     def implied(x: _Key, y: _Key) -> bool:
-        return any((x2 != x and x2[0].node == x[0].node and position[x2] < position[x] and y2 == y)
-                   or (y2 != y and y2[0].node == y[0].node and position[y2] > position[y] and x2 == x)
-                   for x2, y2 in kept)
+        """Another kept pair holds y against an earlier call of x's node, or x against a later one of y's."""
+        return first_x[(y, x[0].node)] < position[x] or last_y[(x, y[0].node)] > position[y]
 
-    found: list[Race] = []
+    found: dict[Race, None] = {}
     for x, y in kept:
-        race = Race(x[0], y[0])
-        if not implied(x, y) and race not in found:
-            found.append(race)
+        if not implied(x, y):
+            found.setdefault(Race(x[0], y[0]))
     return tuple(found)
 
 
