@@ -14,14 +14,15 @@ path::Class::test``); ``replay_schedule(workflow, TOKEN)`` gives the same interl
 that runs one workflow and makes no awaited mock call of its own before it.
 
 What is shared between runs is not reset: class attributes, ``setUpClass`` state, module globals. Left
-alone (run once, as usual): a test marked ``@use_virtual_time(False)``, which needs real time, and a
-function-style test that uses the ``workflow_case`` fixture, since pytest cannot make its fixtures afresh
-for each run.
+alone (run once, as usual): a test marked ``@use_virtual_time(False)``, which needs real time; a plain
+``def`` test method, which runs off the case's loop; and a function-style test that uses the
+``workflow_case`` fixture, since pytest cannot make its fixtures afresh for each run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import unittest
 from collections.abc import Generator
 from typing import Any
@@ -109,10 +110,12 @@ def _case_class(item: pytest.Item) -> type[AsyncWorkflowTestCase] | None:
     return cls if is_case and isinstance(item, pytest.Function) and hasattr(cls, item.name) else None
 
 
-def _on_real_time(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
-    """Whether the test opts out of virtual time (``@use_virtual_time(False)``): it says it needs real time,
-    which the schedules' runs cannot give it, so the option leaves it to its usual run."""
-    return getattr(getattr(case_class, method), _VIRTUAL_TIME_MARK, None) is False
+def _left_alone(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
+    """Whether the option leaves the test to its usual run: it opts out of virtual time
+    (``@use_virtual_time(False)``), which every schedule's run is on; or it is a plain ``def``, which the
+    case calls off its loop (where it may start a loop of its own, ``asyncio.run``), not inside a run."""
+    test = getattr(case_class, method)
+    return getattr(test, _VIRTUAL_TIME_MARK, None) is False or not inspect.iscoroutinefunction(test)
 
 
 def _expects_failure(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
@@ -139,7 +142,7 @@ class ScheduleOption:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         case_class = _case_class(item)
-        if case_class is None or _on_real_time(case_class, item.name):
+        if case_class is None or _left_alone(case_class, item.name):
             return (yield)
         method = item.name
         if self.replay is not None:

@@ -86,6 +86,7 @@ class MockTest(AsyncWorkflowTestCase):
 '''
 
 OTHERS = '''
+import asyncio
 import unittest
 
 from kailash_nb.testing import AsyncWorkflowTestCase, use_virtual_time
@@ -99,6 +100,10 @@ class OtherTest(AsyncWorkflowTestCase):
     async def test_on_real_time(self):
         RUNS.append("real time")
         assert self.clock is None and running_clock() is None, "the test asked for real time"
+
+    def test_sync_with_a_loop_of_its_own(self):
+        RUNS.append("sync")
+        asyncio.run(asyncio.sleep(0))  # as the case calls a plain def: off its loop
 
     async def test_fails_as_usual(self):
         RUNS.append("fails")
@@ -123,7 +128,7 @@ async def test_function_style(workflow_case):
 
 
 def test_each_ran_once():
-    assert sorted(RUNS) == ["fails", "function", "plain", "real time", "skipped", "xfail"], RUNS
+    assert sorted(RUNS) == ["fails", "function", "plain", "real time", "skipped", "sync", "xfail"], RUNS
 '''
 
 ONCE = '''
@@ -276,7 +281,7 @@ def test_the_seed_option_changes_the_schedules_and_the_report_says_it(child: pyt
 def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: pytest.Pytester) -> None:
     child.makepyfile(test_others=OTHERS)
     result = run(child, "test_others.py", "--kailash-schedules", "10")
-    result.assert_outcomes(passed=4, failed=1, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
 
 
