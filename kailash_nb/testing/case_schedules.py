@@ -32,7 +32,7 @@ import pytest
 from kailash_nb.workflow import virtual_time
 from kailash_nb.workflow.calls import CallPolicy, call_policy
 
-from .case import _VIRTUAL_TIME_MARK, AsyncWorkflowTestCase
+from .case import AsyncWorkflowTestCase, virtual_time_mark
 from .schedules import ScheduleReport, explore_runs, replay_run
 from .utils import maybe_await
 
@@ -116,7 +116,7 @@ def _left_alone(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
     (``@use_virtual_time(False)``), which every schedule's run is on; or it is a plain ``def``, which the
     case calls off its loop (where it may start a loop of its own, ``asyncio.run``), not inside a run."""
     test = getattr(case_class, method)
-    return getattr(test, _VIRTUAL_TIME_MARK, None) is False or not inspect.iscoroutinefunction(test)
+    return virtual_time_mark(test) is False or not inspect.iscoroutinefunction(test)
 
 
 def _expects_failure(case_class: type[AsyncWorkflowTestCase], method: str) -> bool:
