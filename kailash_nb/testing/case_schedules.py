@@ -29,14 +29,16 @@ from typing import Any
 
 import pytest
 
+from kailash_nb.errors import KailashNbError
 from kailash_nb.workflow import virtual_time
 from kailash_nb.workflow.calls import CallPolicy, call_policy
+from kailash_nb.workflow.clock import STUCK_GRACE
 
 from .case import AsyncWorkflowTestCase, virtual_time_mark
 from .schedules import ScheduleReport, explore_runs, replay_run
 from .utils import maybe_await
 
-__all__ = ["ScheduleOption", "explore_test_schedules", "replay_test_schedule"]
+__all__ = ["ScheduleDeadlockError", "ScheduleOption", "explore_test_schedules", "replay_test_schedule"]
 
 
 #: What a run lets through instead of counting it as the test's failure: a skip, and a request to stop.
@@ -46,21 +48,53 @@ _NOT_FAILURES = (unittest.SkipTest, pytest.skip.Exception, pytest.exit.Exception
                  asyncio.CancelledError)
 
 
+class ScheduleDeadlockError(KailashNbError, RuntimeError):
+    """A run of a test under a schedule that stopped: every task waited on another, and nothing (no timer, no
+    I/O, no executor job) could wake one. The run was cancelled, so its tearDown and cleanups ran."""
+
+
+_DEADLOCK = ("the run stopped: every task waited on another and nothing could wake one (no timer, no I/O, "
+             "no executor job, for {grace:g} s of real time); a deadlock under this schedule, such as two nodes "
+             "taking two locks in opposite orders. The run was cancelled")
+
+
 async def _test_under(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy
                       ) -> BaseException | None:
     """Run a fresh instance's setUp, test, tearDown and cleanups under ``schedule`` on virtual time; return
-    the test's failure, or ``None``. A skip propagates (as does an interrupt)."""
+    the test's failure, or ``None``. A skip propagates (as does an interrupt). A run that deadlocks is
+    cancelled and fails with a ``ScheduleDeadlockError``."""
     case = case_class(method)
+    task = asyncio.current_task()
+    assert task is not None
+    stuck: list[bool] = []
+
+    def cancel_stuck_run() -> None:
+        stuck.append(True)
+        task.cancel()
+
     with call_policy(schedule):
-        async with virtual_time():
+        async with virtual_time() as clock:
+            clock.on_stuck = cancel_stuck_run
             try:
                 async with case:
                     await maybe_await(getattr(case, method)())
-            except _NOT_FAILURES:
-                raise
             except BaseException as error:
+                if stuck:
+                    return _deadlock(task, error)
+                if isinstance(error, _NOT_FAILURES):
+                    raise
                 return error
+            if stuck:  # the test caught the cancellation
+                return _deadlock(task, None)
     return None
+
+
+def _deadlock(task: asyncio.Task[Any], cause: BaseException | None) -> ScheduleDeadlockError:
+    while task.cancelling():  # the cancellation was the kit's, not the caller's: take it back
+        task.uncancel()
+    error = ScheduleDeadlockError(_DEADLOCK.format(grace=STUCK_GRACE))
+    error.__cause__ = cause
+    return error
 
 
 def _run_test(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy) -> BaseException | None:

@@ -168,6 +168,40 @@ class SetUpClassTest(AsyncWorkflowTestCase):
         assert self.store.data["count"] == 2, f"count is {self.store.data['count']}, expected 2"
 '''
 
+DEADLOCK = '''
+import asyncio
+
+from kailash_nb.testing import AsyncWorkflowTestCase
+from kailash_nb.workflow import AsyncWorkflowBuilder
+
+
+class Locks:
+    def __init__(self):
+        self.x, self.y = asyncio.Lock(), asyncio.Lock()
+
+    async def touch(self):
+        pass
+
+
+def taking(first, second):
+    return f"""
+locks = await get_resource("locks")
+async with locks.{first}:
+    await locks.touch()
+    async with locks.{second}:
+        pass
+result = {{}}
+"""
+
+
+class DeadlockTest(AsyncWorkflowTestCase):
+    async def test_two_locks_in_opposite_orders(self):
+        await self.create_test_resource("locks", Locks, mock=True)
+        workflow = AsyncWorkflowBuilder("w").add_async_code("a", taking("x", "y")).add_async_code(
+            "b", taking("y", "x")).build()
+        await self.execute_workflow(workflow)
+'''
+
 PYTEST_OUTCOMES = '''
 import pytest
 
@@ -344,3 +378,22 @@ def test_a_test_failing_in_the_default_order_is_run_once_more_and_told_what_to_d
         "1 failing run(s)",
         "  FAIL     1 x AssertionError: count is 4, expected 2  [[]replay: s1:[]]",
     ])
+
+
+@pytest.mark.slow
+def test_a_run_that_deadlocks_is_cancelled_and_fails_with_its_token(child: pytest.Pytester) -> None:
+    # in the default order node a takes both locks before b starts; a schedule that lets b in between them
+    # leaves every task waiting on another, with nothing to wake one: the option must not wait for ever
+    child.makepyfile(test_deadlock=DEADLOCK)
+    test = "test_deadlock.py::DeadlockTest::test_two_locks_in_opposite_orders"
+    run(child, test).assert_outcomes(passed=1)
+    found = child.runpytest_subprocess(*STRICT, test, "--kailash-schedules", "10", timeout=120)
+    found.assert_outcomes(failed=1)
+    found.stdout.fnmatch_lines([
+        "*the test passed, but its outcome depends on the schedule*",
+        "*FAIL * x ScheduleDeadlockError: the run stopped: every task waited on another and nothing could wake "
+        "one*[[]replay: s1:1=1[]]",
+    ])
+    replayed = child.runpytest_subprocess(*STRICT, test, "--kailash-schedule-replay", "s1:1=1", timeout=120)
+    replayed.assert_outcomes(failed=1)
+    replayed.stdout.fnmatch_lines(["E   *ScheduleDeadlockError: the run stopped*"])
