@@ -29,16 +29,14 @@ from typing import Any
 
 import pytest
 
-from kailash_nb.errors import KailashNbError
 from kailash_nb.workflow import virtual_time
 from kailash_nb.workflow.calls import CallPolicy, call_policy
-from kailash_nb.workflow.clock import STUCK_GRACE
 
 from .case import AsyncWorkflowTestCase, virtual_time_mark
-from .schedules import ScheduleReport, explore_runs, replay_run
+from .schedules import ScheduleDeadlockError, ScheduleReport, deadlock, explore_runs, replay_run
 from .utils import maybe_await
 
-__all__ = ["ScheduleDeadlockError", "ScheduleOption", "explore_test_schedules", "replay_test_schedule"]
+__all__ = ["ScheduleOption", "explore_test_schedules", "replay_test_schedule"]
 
 
 #: What a run lets through instead of counting it as the test's failure: a skip, and a request to stop.
@@ -46,16 +44,6 @@ __all__ = ["ScheduleDeadlockError", "ScheduleOption", "explore_test_schedules", 
 #: that saw nothing raise, is not, and is a failure like any other.)
 _NOT_FAILURES = (unittest.SkipTest, pytest.skip.Exception, pytest.exit.Exception, KeyboardInterrupt, SystemExit,
                  asyncio.CancelledError)
-
-
-class ScheduleDeadlockError(KailashNbError, RuntimeError):
-    """A run of a test under a schedule that stopped: every task waited on another, and nothing (no timer, no
-    I/O, no executor job) could wake one. The run was cancelled, so its tearDown and cleanups ran."""
-
-
-_DEADLOCK = ("the run stopped: every task waited on another and nothing could wake one (no timer, no I/O, "
-             "no executor job, for {grace:g} s of real time); a deadlock under this schedule, such as two nodes "
-             "taking two locks in opposite orders. The run was cancelled")
 
 
 async def _test_under(case_class: type[AsyncWorkflowTestCase], method: str, schedule: CallPolicy
@@ -92,7 +80,7 @@ async def _test_under(case_class: type[AsyncWorkflowTestCase], method: str, sche
 def _deadlock(task: asyncio.Task[Any], cause: BaseException | None) -> ScheduleDeadlockError:
     while task.cancelling():  # the cancellation was the kit's, not the caller's: take it back
         task.uncancel()
-    error = ScheduleDeadlockError(_DEADLOCK.format(grace=STUCK_GRACE))
+    error = deadlock()
     error.__cause__ = cause
     return error
 

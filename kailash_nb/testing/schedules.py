@@ -35,10 +35,12 @@ from typing import Any
 from kailash_nb.errors import KailashNbError, WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, Workflow, WorkflowResult, virtual_time
 from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, CallPolicy, call_policy
+from kailash_nb.workflow.clock import STUCK_GRACE
 
 from .mocks import CallTracker, TrackedResource
 
-__all__ = ["Call", "Outcome", "Race", "ScheduleReport", "ScheduleTokenError", "explore_schedules", "replay_schedule"]
+__all__ = ["Call", "Outcome", "Race", "ScheduleDeadlockError", "ScheduleReport", "ScheduleTokenError",
+           "explore_schedules", "replay_schedule"]
 
 _TOKEN = re.compile(r"s1:((?:\d+=\d+)(?:\.\d+=\d+)*)?")
 #: The most turns a task may give away at one resource call.
@@ -49,6 +51,18 @@ DEVIATION = 0.3
 
 class ScheduleTokenError(KailashNbError, ValueError):
     """A schedule token that is not one ``explore_schedules`` printed."""
+
+
+class ScheduleDeadlockError(KailashNbError, RuntimeError):
+    """A run under a schedule that stopped: every task waited on another, and nothing (no timer, no I/O, no
+    executor job) could wake one. The run was cancelled (a test's tearDown and cleanups ran)."""
+
+
+def deadlock() -> ScheduleDeadlockError:
+    return ScheduleDeadlockError(
+        f"the run stopped: every task waited on another and nothing could wake one (no timer, no I/O, no "
+        f"executor job, for {STUCK_GRACE:g} s of real time); a deadlock under this schedule, such as two nodes "
+        f"taking two locks in opposite orders. The run was cancelled")
 
 
 @dataclass(slots=True, frozen=True)
@@ -236,8 +250,26 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
     tracker = CallTracker()
     made = await _instantiate(resources, tracker)
     with call_policy(schedule):
-        async with virtual_time():
-            result = await AsyncLocalRuntime().execute_workflow_async(workflow, inputs, resources=made)
+        async with virtual_time() as clock:
+            running = asyncio.ensure_future(AsyncLocalRuntime().execute_workflow_async(workflow, inputs,
+                                                                                       resources=made))
+
+            def cancel_stuck_run() -> None:  # a deadlock: cancel the run rather than wait for ever
+                running.cancel()
+
+            outer, clock.on_stuck = clock.on_stuck, cancel_stuck_run  # a clock joined: the outer run's
+            try:
+                result = await running
+            except asyncio.CancelledError:
+                caller = asyncio.current_task()
+                if not running.cancelled() or (caller is not None and caller.cancelling()):
+                    raise  # the caller was cancelled, not the run
+                error = deadlock()
+                stopped = f"{type(error).__name__}: {error}"
+                return _Run(schedule.token(), error, stopped, stopped, tuple(schedule.calls),
+                            tuple(schedule.options))
+            finally:
+                clock.on_stuck = outer
     failure: str | None = None
     outcome = _describe(result)
     if check is None:
@@ -470,7 +502,9 @@ def _report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool 
                           first_fail.failure if first_fail else None,
                           first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
                           failing_token=first_fail.token if first_fail else None,
-                          failing_result=first_fail.result if first_fail and not test else None, test=test)
+                          failing_result=first_fail.result if first_fail and isinstance(first_fail.result,
+                                                                                        WorkflowResult) else None,
+                          test=test)
 
 
 # -- the seam for schedules of something larger than one workflow: a whole test (case_schedules.py) -------
@@ -511,6 +545,8 @@ async def replay_schedule(workflow: Workflow, token: str, inputs: Mapping[str, A
     in the same order, and so the same result."""
     decisions = parse_token(token)
     run = await _run_once(workflow, inputs, resources, _Schedule(decisions=decisions), None)
+    if isinstance(run.result, ScheduleDeadlockError):
+        raise run.result
     return run.result
 
 
