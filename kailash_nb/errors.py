@@ -34,6 +34,7 @@ catches everything the kit itself raises::
     │   ├── MockExhaustedError
     │   └── NotebookTestsFailed              ``%kailash test``
     ├── ScheduleTokenError                   + ValueError: not a token that explore_schedules printed
+    ├── ScheduleDeadlockError                + RuntimeError: a test's run under a schedule where every task waited
     ├── HttpStatusError                      the mock HTTP client's ``raise_for_status()``
     ├── UnmatchedRequestError                + LookupError: no route of the mock HTTP client matches
     ├── UnmatchedCallError                   + LookupError: a replayed call that the cassette has no recording of

@@ -70,6 +70,13 @@ def use_virtual_time(enabled: bool = True) -> Callable[[F], F]:
     return mark
 
 
+def virtual_time_mark(test: Callable[..., Any]) -> bool | None:
+    """What :func:`use_virtual_time` says of test method ``test``: ``True``, ``False``, or ``None`` when it is
+    not marked (its class's ``virtual_time`` decides)."""
+    mark = getattr(test, _VIRTUAL_TIME_MARK, None)
+    return mark if isinstance(mark, bool) else None
+
+
 @dataclass(slots=True, frozen=True)
 class _Resource:
     value: Any  # what tests and node code get: the object itself, or its TrackedResource proxy for a mock

@@ -35,10 +35,12 @@ from typing import Any
 from kailash_nb.errors import KailashNbError, WorkflowAssertionError
 from kailash_nb.workflow import AsyncLocalRuntime, Workflow, WorkflowResult, virtual_time
 from kailash_nb.workflow.calls import CALL_SEAM_ATTRIBUTE, CallPolicy, call_policy
+from kailash_nb.workflow.clock import STUCK_GRACE
 
 from .mocks import CallTracker, TrackedResource
 
-__all__ = ["Call", "Outcome", "Race", "ScheduleReport", "ScheduleTokenError", "explore_schedules", "replay_schedule"]
+__all__ = ["Call", "Outcome", "Race", "ScheduleDeadlockError", "ScheduleReport", "ScheduleTokenError",
+           "explore_schedules", "replay_schedule"]
 
 _TOKEN = re.compile(r"s1:((?:\d+=\d+)(?:\.\d+=\d+)*)?")
 #: The most turns a task may give away at one resource call.
@@ -49,6 +51,18 @@ DEVIATION = 0.3
 
 class ScheduleTokenError(KailashNbError, ValueError):
     """A schedule token that is not one ``explore_schedules`` printed."""
+
+
+class ScheduleDeadlockError(KailashNbError, RuntimeError):
+    """A run under a schedule that stopped: every task waited on another, and nothing (no timer, no I/O, no
+    executor job) could wake one. The run was cancelled (a test's tearDown and cleanups ran)."""
+
+
+def deadlock() -> ScheduleDeadlockError:
+    return ScheduleDeadlockError(
+        f"the run stopped: every task waited on another and nothing could wake one (no timer, no I/O, no "
+        f"executor job, for {STUCK_GRACE:g} s of real time); a deadlock under this schedule, such as two nodes "
+        f"taking two locks in opposite orders. The run was cancelled")
 
 
 @dataclass(slots=True, frozen=True)
@@ -236,8 +250,26 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
     tracker = CallTracker()
     made = await _instantiate(resources, tracker)
     with call_policy(schedule):
-        async with virtual_time():
-            result = await AsyncLocalRuntime().execute_workflow_async(workflow, inputs, resources=made)
+        async with virtual_time() as clock:
+            running = asyncio.ensure_future(AsyncLocalRuntime().execute_workflow_async(workflow, inputs,
+                                                                                       resources=made))
+
+            def cancel_stuck_run() -> None:  # a deadlock: cancel the run rather than wait for ever
+                running.cancel()
+
+            outer, clock.on_stuck = clock.on_stuck, cancel_stuck_run  # a clock joined: the outer run's
+            try:
+                result = await running
+            except asyncio.CancelledError:
+                caller = asyncio.current_task()
+                if not running.cancelled() or (caller is not None and caller.cancelling()):
+                    raise  # the caller was cancelled, not the run
+                error = deadlock()
+                stopped = f"{type(error).__name__}: {error}"
+                return _Run(schedule.token(), error, stopped, stopped, tuple(schedule.calls),
+                            tuple(schedule.options))
+            finally:
+                clock.on_stuck = outer
     failure: str | None = None
     outcome = _describe(result)
     if check is None:
@@ -261,6 +293,11 @@ async def _run_once(workflow: Workflow, inputs: Mapping[str, Any] | None, resour
 #: At most this many runs (and no more than were explored) look around the shrunk failing schedule for
 #: pairs whose order does not matter.
 MAX_PROBES = 200
+#: At most this many runs shrink the failing schedules, all outcomes together. A schedule whose deviations
+#: shift the calls that later decisions fall on (a test with hundreds of calls) can fail to shrink one
+#: deviation at a time, and would otherwise cost about a run per deviation per pass: over a thousand runs
+#: for ``runs=10``. When the budget is spent, the token is the shortest failing one found so far.
+MAX_SHRINKS = 100
 
 
 @dataclass(slots=True)
@@ -276,8 +313,10 @@ _Search = Generator[_Schedule, _Run, _Findings]
 
 def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
     """Run ``runs`` schedules (the first in the default order), shrink each failing outcome's first run,
-    and name the calls whose order makes the first failure. ``once_if_fixed``: when the default run had
-    nothing to decide (no ready-node choice, no awaited resource call), every schedule is that one: stop."""
+    and name the calls whose order makes the first failure. ``once_if_fixed`` (a whole test's runs): stop
+    after the default run when it had nothing to decide (no ready-node choice, no awaited resource call),
+    since every schedule is that one, or when it failed, since a test that fails in the order it passed in
+    fails for another reason than the schedule, and the other runs would only repeat it."""
     rng = random.Random(seed)
     seen: dict[str, list[Any]] = {}  # outcome -> [count, first run]
     first_pass: _Run | None = None
@@ -294,13 +333,14 @@ def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
             first_fail = run
         if first_fail is not None and run.outcome == first_fail.outcome:
             failing_orders.append(run.calls)
-        if once_if_fixed and not run.options:
+        if once_if_fixed and number == 0 and (not run.options or run.failure is not None):
             break
     outcomes = []
+    budget = [MAX_SHRINKS]
     for summary, (count, run) in seen.items():
         if run.failure is not None:
             first = first_fail is not None and first_fail.outcome == summary
-            run = yield from _shrink(run, failing_orders if first else [])
+            run = yield from _shrink(run, failing_orders if first else [], budget)
             if first:
                 first_fail = run
         outcomes.append(Outcome(summary, count, run.failure is not None, run.token))
@@ -312,16 +352,19 @@ def _search(runs: int, seed: int, *, once_if_fixed: bool = False) -> _Search:
     return _Findings(outcomes, first_pass, first_fail, races)
 
 
-def _shrink(failing: _Run, orders: list[tuple[Call, ...]]) -> Generator[_Schedule, _Run, _Run]:
+def _shrink(failing: _Run, orders: list[tuple[Call, ...]], budget: list[int]) -> Generator[_Schedule, _Run, _Run]:
     """The failing run with the fewest, smallest deviations that still fail with the same outcome (the
-    call order of each trial that does goes to ``orders``)."""
+    call order of each trial that does goes to ``orders``), in at most ``budget[0]`` runs (spent from it)."""
     best = failing
     improved = True
-    while improved:
+    while improved and budget[0] > 0:
         improved = False
         decisions = parse_token(best.token)
         for index in sorted(decisions):
             for smaller in range(0, decisions[index]):
+                if budget[0] <= 0:
+                    return best
+                budget[0] -= 1
                 trial = dict(decisions)
                 if smaller:
                     trial[index] = smaller
@@ -384,22 +427,27 @@ def _races(passing: Sequence[Call], failing: Sequence[Call], orders: Sequence[Se
     candidates = _reversed(passing, failing)
     if not candidates:
         return ()
-    seen = [set(_reversed(passing, order)) for order in orders]
-    support = {pair: sum(pair in reversed_pairs for reversed_pairs in seen) for pair in candidates}
+    # linear in the candidates for each order, and in the kept pairs below: a test makes hundreds of calls,
+    # and so tens of thousands of candidate pairs
+    later = [_positions(order) for order in orders]
+    support = {(x, y): sum(x in at and y in at and at[y] < at[x] for at in later) for x, y in candidates}
     best = max(support.values())
     kept = [pair for pair in candidates if support[pair] == best]
     position = _positions(passing)
+    first_x: dict[tuple[_Key, str | None], int] = {}  # (y, a node): where that node's first x against y is
+    last_y: dict[tuple[_Key, str | None], int] = {}  # (x, a node): where that node's last y against x is
+    for x, y in kept:
+        first_x[(y, x[0].node)] = min(first_x.get((y, x[0].node), position[x]), position[x])
+        last_y[(x, y[0].node)] = max(last_y.get((x, y[0].node), position[y]), position[y])
 
     def implied(x: _Key, y: _Key) -> bool:
-        return any((x2 != x and x2[0].node == x[0].node and position[x2] < position[x] and y2 == y)
-                   or (y2 != y and y2[0].node == y[0].node and position[y2] > position[y] and x2 == x)
-                   for x2, y2 in kept)
+        """Another kept pair holds y against an earlier call of x's node, or x against a later one of y's."""
+        return first_x[(y, x[0].node)] < position[x] or last_y[(x, y[0].node)] > position[y]
 
-    found: list[Race] = []
+    found: dict[Race, None] = {}
     for x, y in kept:
-        race = Race(x[0], y[0])
-        if not implied(x, y) and race not in found:
-            found.append(race)
+        if not implied(x, y):
+            found.setdefault(Race(x[0], y[0]))
     return tuple(found)
 
 
@@ -454,7 +502,9 @@ def _report_of(found: _Findings, name: str, runs: int, seed: int, *, test: bool 
                           first_fail.failure if first_fail else None,
                           first_pass.calls if first_pass else (), first_fail.calls if first_fail else (),
                           failing_token=first_fail.token if first_fail else None,
-                          failing_result=first_fail.result if first_fail and not test else None, test=test)
+                          failing_result=first_fail.result if first_fail and isinstance(first_fail.result,
+                                                                                        WorkflowResult) else None,
+                          test=test)
 
 
 # -- the seam for schedules of something larger than one workflow: a whole test (case_schedules.py) -------
@@ -476,7 +526,7 @@ def _judged(run: PolicyRun, schedule: _Schedule) -> _Run:
 def explore_runs(run: PolicyRun, *, runs: int, seed: int, name: str, what: str) -> ScheduleReport:
     """``explore_schedules`` for what ``run`` runs (each call under a new schedule): a run fails when it
     returns an exception, and runs failing with the same exception type and first line are one outcome.
-    When the default run has nothing to decide, it is the only run. ``what`` names the option or argument
+    When the default run has nothing to decide, or fails, it is the only run. ``what`` names the option or argument
     that gave ``runs``, for its error."""
     _check_runs(runs, what)
     found = _drive_sync(_search(runs, seed, once_if_fixed=True), lambda schedule: _judged(run, schedule))
@@ -495,6 +545,8 @@ async def replay_schedule(workflow: Workflow, token: str, inputs: Mapping[str, A
     in the same order, and so the same result."""
     decisions = parse_token(token)
     run = await _run_once(workflow, inputs, resources, _Schedule(decisions=decisions), None)
+    if isinstance(run.result, ScheduleDeadlockError):
+        raise run.result
     return run.result
 
 

@@ -44,6 +44,9 @@ __all__ = ["DEFAULT_IDLE_THRESHOLD", "InvalidAdvanceError", "VirtualClock", "Vir
 
 #: Real seconds the loop must wait with no I/O event before the clock jumps to the next timer.
 DEFAULT_IDLE_THRESHOLD = 0.05
+#: Real seconds the loop must have been stuck (see ``VirtualClock.on_stuck``) before it is called: time
+#: for a thread of the test's own to call back with ``call_soon_threadsafe``.
+STUCK_GRACE = 1.0
 
 _MISSING = object()
 
@@ -83,7 +86,7 @@ class VirtualClock:
     ``async def`` function, which then runs on virtual time."""
 
     __slots__ = ("_depth", "_in_flight", "_joined", "_left", "_loop", "_make_subprocess", "_now", "_run_in_executor",
-                 "_saved", "_select", "_subprocesses", "idle_threshold", "jumps")
+                 "_saved", "_select", "_stuck_since", "_subprocesses", "idle_threshold", "jumps", "on_stuck")
 
     def __init__(self, *, idle_threshold: float = DEFAULT_IDLE_THRESHOLD) -> None:
         if (isinstance(idle_threshold, bool) or not isinstance(idle_threshold, (int, float))
@@ -92,6 +95,11 @@ class VirtualClock:
                 f"virtual_time(idle_threshold=...) must be a finite number of seconds >= 0, got {idle_threshold!r}")
         self.idle_threshold = float(idle_threshold)
         self.jumps = 0
+        #: Called once when nothing can wake the loop any more (no timer, no ready callback, no file
+        #: descriptor but the loop's own, no executor job or child process) for ``STUCK_GRACE`` real
+        #: seconds: every task waits on another, a deadlock. ``None`` (the default): wait on, as asyncio does.
+        self.on_stuck: Callable[[], None] | None = None
+        self._stuck_since: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._depth = 0
         self._now = 0.0
@@ -237,10 +245,14 @@ class VirtualClock:
 
     def _virtual_select(self, timeout: float | None = None) -> list[Any]:
         select = self._select
+        if timeout is not None:  # a callback is ready or a timer set: the loop is not stuck
+            self._stuck_since = None
         if timeout is not None and timeout <= 0:  # busy: a real poll
             return select(timeout)
         if timeout is None:  # nothing but I/O can wake the loop; still wake it now and then (a cancellation
-            return select(self.idle_threshold or None)  # scheduled from a signal handler is then seen)
+            events = select(self.idle_threshold or None)  # scheduled from a signal handler is then seen)
+            self._check_stuck(events)
+            return events
         if self._real_work_pending():  # an executor job or a child process: time runs as real time does
             started = time.monotonic()
             events = select(timeout)
@@ -250,6 +262,16 @@ class VirtualClock:
         if not events:
             self._jump()
         return events
+
+    def _check_stuck(self, events: list[Any]) -> None:
+        if self.on_stuck is None or events or not self._only_timers_can_wake() or self._real_work_pending():
+            self._stuck_since = None
+            return
+        if self._stuck_since is None:
+            self._stuck_since = time.monotonic()
+        elif time.monotonic() - self._stuck_since >= STUCK_GRACE:
+            callback, self.on_stuck, self._stuck_since = self.on_stuck, None, None
+            callback()
 
     def _jump(self) -> None:
         scheduled = getattr(self._loop, "_scheduled", None)

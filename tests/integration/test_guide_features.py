@@ -12,7 +12,13 @@ from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
 
-from kailash_nb.testing import AsyncAssertions, AsyncTestUtils, AsyncWorkflowFixtures, AsyncWorkflowTestCase
+from kailash_nb.testing import (
+    AsyncAssertions,
+    AsyncTestUtils,
+    AsyncWorkflowFixtures,
+    AsyncWorkflowTestCase,
+    use_virtual_time,
+)
 from kailash_nb.workflow import AsyncWorkflowBuilder
 
 connection_string = "postgresql://test@localhost/test"
@@ -177,6 +183,7 @@ def build_items_workflow():
 
 
 class AdvancedFeaturesTest(AsyncWorkflowTestCase):
+    @use_virtual_time(False)  # it measures real durations (on virtual time they are 0)
     async def test_performance_testing(self):
         workflow = build_items_workflow()
         inputs = {"size": 10, "worker_id": 0}
@@ -420,6 +427,7 @@ class DebuggingTest(AsyncWorkflowTestCase):
             "http", AsyncWorkflowFixtures.create_mock_http_client, mock=True)
         self.mock_http.add_response("GET", "/status", {"ok": True})
 
+    @use_virtual_time(False)  # it checks that the run took some real time
     async def test_debugging(self):
         workflow = AsyncWorkflowBuilder("debug").add_async_code("probe", """
             db = await get_resource("db")

@@ -12,7 +12,7 @@ from unittest.mock import Mock
 
 import pytest
 
-from kailash_nb.testing import AsyncWorkflowFixtures, AsyncWorkflowTestCase
+from kailash_nb.testing import AsyncWorkflowFixtures, AsyncWorkflowTestCase, use_virtual_time
 from kailash_nb.workflow import (
     AsyncWorkflowBuilder,
     InvalidTimeoutError,
@@ -487,6 +487,7 @@ class TimeLimits(AsyncWorkflowTestCase):
             result = await self.execute_workflow(OK_WORKFLOW)
         self.assert_workflow_success(result)
 
+    @use_virtual_time(False)  # a blocking time.sleep moves real time only
     async def test_blocking_body_past_the_limit_fails(self):
         import time
 

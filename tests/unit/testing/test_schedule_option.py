@@ -86,14 +86,25 @@ class MockTest(AsyncWorkflowTestCase):
 '''
 
 OTHERS = '''
+import asyncio
 import unittest
 
-from kailash_nb.testing import AsyncWorkflowTestCase
+from kailash_nb.testing import AsyncWorkflowTestCase, use_virtual_time
+from kailash_nb.workflow.clock import running_clock
 
 RUNS = []
 
 
 class OtherTest(AsyncWorkflowTestCase):
+    @use_virtual_time(False)
+    async def test_on_real_time(self):
+        RUNS.append("real time")
+        assert self.clock is None and running_clock() is None, "the test asked for real time"
+
+    def test_sync_with_a_loop_of_its_own(self):
+        RUNS.append("sync")
+        asyncio.run(asyncio.sleep(0))  # as the case calls a plain def: off its loop
+
     async def test_fails_as_usual(self):
         RUNS.append("fails")
         raise AssertionError("its own failure")
@@ -117,7 +128,7 @@ async def test_function_style(workflow_case):
 
 
 def test_each_ran_once():
-    assert sorted(RUNS) == ["fails", "function", "plain", "skipped", "xfail"], RUNS
+    assert sorted(RUNS) == ["fails", "function", "plain", "real time", "skipped", "sync", "xfail"], RUNS
 '''
 
 ONCE = '''
@@ -138,6 +149,84 @@ class PlainTest(AsyncWorkflowTestCase):
 def test_runs():
     # as usual, then once more: with nothing to decide, every schedule is the default one
     assert RUNS.count("plain") == 2, RUNS
+'''
+
+SHARED = '''
+from kailash_nb.testing import AsyncWorkflowTestCase
+from test_counter import INCREMENT, Store, chain
+
+
+class SetUpClassTest(AsyncWorkflowTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.store = Store()  # one store for every run of the class's tests
+
+    async def test_counting_from_zero(self):
+        await self.create_test_resource("store", lambda: self.store, mock=True)
+        await self.execute_workflow(chain(INCREMENT))
+        assert self.store.data["count"] == 2, f"count is {self.store.data['count']}, expected 2"
+'''
+
+DEADLOCK = '''
+import asyncio
+
+from kailash_nb.testing import AsyncWorkflowTestCase
+from kailash_nb.workflow import AsyncWorkflowBuilder
+
+
+class Locks:
+    def __init__(self):
+        self.x, self.y = asyncio.Lock(), asyncio.Lock()
+
+    async def touch(self):
+        pass
+
+
+def taking(first, second):
+    return f"""
+locks = await get_resource("locks")
+async with locks.{first}:
+    await locks.touch()
+    async with locks.{second}:
+        pass
+result = {{}}
+"""
+
+
+class DeadlockTest(AsyncWorkflowTestCase):
+    async def test_two_locks_in_opposite_orders(self):
+        await self.create_test_resource("locks", Locks, mock=True)
+        workflow = AsyncWorkflowBuilder("w").add_async_code("a", taking("x", "y")).add_async_code(
+            "b", taking("y", "x")).build()
+        await self.execute_workflow(workflow)
+'''
+
+PYTEST_OUTCOMES = '''
+import pytest
+
+from kailash_nb.testing import AsyncWorkflowTestCase
+from test_counter import INCREMENT, Store, pair
+
+RERUNS = []
+
+
+class PytestOutcomesTest(AsyncWorkflowTestCase):
+    async def setUp(self):
+        await super().setUp()
+        self.store = Store()
+        await self.create_test_resource("store", lambda: self.store, mock=True)
+
+    async def test_racy_failing_with_pytest_fail(self):
+        await self.execute_workflow(pair(INCREMENT))
+        if self.store.data["count"] != 2:
+            pytest.fail(f"count is {self.store.data['count']}, expected 2")
+
+    async def test_skipping_when_run_again(self):
+        RERUNS.append(1)
+        await self.execute_workflow(pair(INCREMENT))
+        if len(RERUNS) > 1:
+            pytest.skip("a re-run skips")
 '''
 
 # pytest-randomly, where installed, would reorder the child's tests: some check what ran before them
@@ -226,8 +315,14 @@ def test_the_seed_option_changes_the_schedules_and_the_report_says_it(child: pyt
 def test_tests_that_did_not_pass_and_other_tests_are_run_once_as_usual(child: pytest.Pytester) -> None:
     child.makepyfile(test_others=OTHERS)
     result = run(child, "test_others.py", "--kailash-schedules", "10")
-    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["*AssertionError: its own failure*"])
+
+
+def test_a_test_on_real_time_is_run_as_usual_when_replaying_too(child: pytest.Pytester) -> None:
+    child.makepyfile(test_others=OTHERS)
+    run(child, "test_others.py::OtherTest::test_on_real_time", "--kailash-schedule-replay", "s1:").assert_outcomes(
+        passed=1)
 
 
 def test_a_test_with_nothing_to_decide_runs_once_more_and_shared_state_is_named(child: pytest.Pytester) -> None:
@@ -235,8 +330,8 @@ def test_a_test_with_nothing_to_decide_runs_once_more_and_shared_state_is_named(
     result = run(child, "test_once.py", "--kailash-schedules", "25")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:): "
-        "it depends on real time or on state its runs share*",
+        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:), "
+        "so not because of the schedule: it depends on real time or on state its runs share*",
         "1 schedules of test 'test_once.py::PlainTest::test_sharing_state_between_runs' (seed 0)*",
     ])
 
@@ -253,3 +348,52 @@ def test_bad_option_values_are_usage_errors(child: pytest.Pytester, args: list[s
     result = run(child, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_pytest_fail_in_a_run_is_a_failing_schedule_and_pytest_skip_ends_the_runs(child: pytest.Pytester) -> None:
+    # pytest.fail (and a pytest.raises that saw nothing raise) and pytest.skip raise BaseExceptions, not Exceptions
+    child.makepyfile(test_outcomes=PYTEST_OUTCOMES)
+    result = run(child, "test_outcomes.py", "--kailash-schedules", "20")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*the test passed, but its outcome depends on the schedule*",
+        "*--kailash-schedule-replay 's1:2=1' 'test_outcomes.py::PytestOutcomesTest::test_racy_failing_with_pytest*",
+        "*FAIL * x Failed: count is 1, expected 2  [[]replay: s1:2=1[]]",
+        "  store.put by node 'a' against store.get by node 'b'",
+    ])
+
+
+def test_a_test_failing_in_the_default_order_is_run_once_more_and_told_what_to_do(child: pytest.Pytester) -> None:
+    child.makepyfile(test_shared=SHARED)
+    result = run(child, "test_shared.py", "--kailash-schedules", "20")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the test passed, but failed when run again whole on virtual time in the default order (schedule s1:), "
+        "so not because of the schedule*no other schedule was tried.",
+        "- on real time (*): mark it @use_virtual_time(False), and --kailash-schedules runs it once, as usual;",
+        "- on shared state (class attributes, setUpClass, *): make it in setUp, which every run repeats, or *",
+        "see it fail with:  pytest --kailash-schedule-replay 's1:' 'test_shared.py::SetUpClassTest::*'",
+        "1 schedules of test 'test_shared.py::SetUpClassTest::test_counting_from_zero' (seed 0): "
+        "1 distinct outcome(s), "
+        "1 failing run(s)",
+        "  FAIL     1 x AssertionError: count is 4, expected 2  [[]replay: s1:[]]",
+    ])
+
+
+@pytest.mark.slow
+def test_a_run_that_deadlocks_is_cancelled_and_fails_with_its_token(child: pytest.Pytester) -> None:
+    # in the default order node a takes both locks before b starts; a schedule that lets b in between them
+    # leaves every task waiting on another, with nothing to wake one: the option must not wait for ever
+    child.makepyfile(test_deadlock=DEADLOCK)
+    test = "test_deadlock.py::DeadlockTest::test_two_locks_in_opposite_orders"
+    run(child, test).assert_outcomes(passed=1)
+    found = child.runpytest_subprocess(*STRICT, test, "--kailash-schedules", "10", timeout=120)
+    found.assert_outcomes(failed=1)
+    found.stdout.fnmatch_lines([
+        "*the test passed, but its outcome depends on the schedule*",
+        "*FAIL * x ScheduleDeadlockError: the run stopped: every task waited on another and nothing could wake "
+        "one*[[]replay: s1:1=1[]]",
+    ])
+    replayed = child.runpytest_subprocess(*STRICT, test, "--kailash-schedule-replay", "s1:1=1", timeout=120)
+    replayed.assert_outcomes(failed=1)
+    replayed.stdout.fnmatch_lines(["E   *ScheduleDeadlockError: the run stopped*"])

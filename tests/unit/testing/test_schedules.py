@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import unittest
 
 import pytest
@@ -15,7 +16,7 @@ from kailash_nb.testing import (
     explore_schedules,
     replay_schedule,
 )
-from kailash_nb.testing.schedules import Call, Race, _races
+from kailash_nb.testing.schedules import MAX_SHRINKS, Call, Race, ScheduleDeadlockError, _races, explore_runs
 from kailash_nb.workflow import AsyncWorkflowBuilder, WorkflowResult
 
 
@@ -211,3 +212,73 @@ def test_assert_schedule_independent_fails_with_the_token_and_the_race() -> None
     assert "depends on the schedule" in text
     assert "replay_schedule(workflow, 's1:2=1', ...)" in text
     assert "what raced" in text and "store.get by node" in text
+
+
+def test_shrinking_a_schedule_of_many_decisions_costs_a_bounded_number_of_runs() -> None:
+    # 1,000 decisions, failing while at least 100 deviate: every deviation dropped is a run that still fails,
+    # so shrinking one at a time would take hundreds of runs for the 10 that were asked for
+    runs: list[str] = []
+
+    def run(policy: object) -> BaseException | None:
+        chosen = [policy.choose(4) for _ in range(1000)]  # type: ignore[attr-defined]
+        runs.append("run")
+        return AssertionError("too many deviations") if sum(map(bool, chosen)) >= 100 else None
+
+    report = explore_runs(run, runs=10, seed=0, name="many decisions", what="runs")
+    assert not report.ok
+    assert len(runs) <= 10 + MAX_SHRINKS + 10, len(runs)  # explored, shrinking, probing around the failure
+    token = report.first_failure
+    assert token is not None and len(token.removeprefix("s1:").split(".")) >= 100
+
+
+class Locks:
+    def __init__(self) -> None:
+        self.x, self.y = asyncio.Lock(), asyncio.Lock()
+
+    async def touch(self) -> None:
+        pass
+
+
+def taking(first: str, second: str) -> str:
+    return f"""
+locks = await get_resource("locks")
+async with locks.{first}:
+    await locks.touch()
+    async with locks.{second}:
+        pass
+result = {{}}
+"""
+
+
+@pytest.mark.slow
+def test_a_schedule_that_deadlocks_is_a_failing_outcome_not_a_hang() -> None:
+    workflow = (AsyncWorkflowBuilder("locks").add_async_code("a", taking("x", "y"))
+                .add_async_code("b", taking("y", "x")).build())
+
+    async def main() -> None:
+        report = await explore_schedules(workflow, resources={"locks": Locks}, runs=10)
+        assert report.first_failure == "s1:1=1", str(report)
+        (failing,) = report.failing
+        assert failing.summary.startswith("ScheduleDeadlockError: the run stopped: every task waited on another")
+        assert report.failing_result is None
+        with pytest.raises(ScheduleDeadlockError, match="a deadlock under this schedule"):
+            await replay_schedule(workflow, "s1:1=1", resources={"locks": Locks})
+        assert (await replay_schedule(workflow, "s1:", resources={"locks": Locks})).ok
+
+    # a timeout on the loop would be virtual too, and end the wait at once: the bound is a thread's join
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(120)
+    assert outcome, "the exploration did not end: it waited for ever on the deadlocked run"
+    if outcome[0] is not None:
+        raise outcome[0]
