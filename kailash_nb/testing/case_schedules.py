@@ -33,6 +33,7 @@ from kailash_nb.workflow import virtual_time
 from kailash_nb.workflow.calls import CallPolicy, call_policy
 
 from .case import AsyncWorkflowTestCase, virtual_time_mark
+from .cassettes import replay_only
 from .schedules import ScheduleDeadlockError, ScheduleReport, deadlock, explore_runs, replay_run
 from .utils import maybe_await
 
@@ -60,7 +61,7 @@ async def _test_under(case_class: type[AsyncWorkflowTestCase], method: str, sche
         stuck.append(True)
         task.cancel()
 
-    with call_policy(schedule):
+    with call_policy(schedule), replay_only("a re-run under seeded schedules (--kailash-schedules)"):
         async with virtual_time() as clock:
             clock.on_stuck = cancel_stuck_run
             try:

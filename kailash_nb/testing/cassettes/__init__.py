@@ -30,9 +30,11 @@ node code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,21 @@ class _Unchanged:
                                        "written, so that the change is kept; run again to record over it")
 
 
+_REPLAY_ONLY: ContextVar[str | None] = ContextVar("kailash_nb_cassettes_replay_only", default=None)
+
+
+@contextlib.contextmanager
+def replay_only(why: str) -> Iterator[None]:
+    """Open every cassette made in this context in mode ``none``, whatever it asks: re-runs of a test (under
+    seeded schedules) replay what its usual run recorded, and never call a real service or rewrite the file.
+    ``why`` is named in the error when there is nothing to replay."""
+    token = _REPLAY_ONLY.set(why)
+    try:
+        yield
+    finally:
+        _REPLAY_ONLY.reset(token)
+
+
 def _mode(mode: str) -> str:
     override = os.environ.get(RECORD_MODE_VARIABLE)
     if override:
@@ -133,6 +150,9 @@ class Cassette:
         self.path = Path(path)
         self.requested_mode = mode
         self.mode = _mode(mode)
+        self._replay_only = _REPLAY_ONLY.get()
+        if self._replay_only is not None:
+            self.mode = "none"
         self.encoder = (encoder or Encoder()).with_secrets(secrets) if secrets else (encoder or Encoder())
         self.calls = tracker if tracker is not None else CallTracker()
         self._tape: Tape | None = None
@@ -191,6 +211,10 @@ class Cassette:
     def _load(self) -> Tape:
         if self._tape is None:
             exists = self.path.is_file()
+            if not exists and self._replay_only is not None:
+                raise CassetteNotFoundError(
+                    f"cassette {self.path} does not exist, and {self._replay_only} only replays cassettes: the "
+                    "test's usual run records it (mode 'once' or 'all'), then the re-runs replay it")
             if not exists and self.mode == "none":
                 raise CassetteNotFoundError(
                     f"cassette {self.path} does not exist and mode is 'none' (replay only): record it first with "

@@ -397,3 +397,49 @@ def test_a_run_that_deadlocks_is_cancelled_and_fails_with_its_token(child: pytes
     replayed = child.runpytest_subprocess(*STRICT, test, "--kailash-schedule-replay", "s1:1=1", timeout=120)
     replayed.assert_outcomes(failed=1)
     replayed.stdout.fnmatch_lines(["E   *ScheduleDeadlockError: the run stopped*"])
+
+
+RECORDING = '''
+import pathlib
+
+from kailash_nb.testing import AsyncWorkflowTestCase
+from kailash_nb.workflow import AsyncWorkflowBuilder
+
+HERE = pathlib.Path(__file__).parent
+
+
+class Inventory:
+    async def count(self, item):
+        return {"apple": 3}[item]
+
+
+def inventory():
+    with open(HERE / "factory_calls.txt", "a") as calls:
+        calls.write("made\\n")
+    return Inventory()
+
+
+class RecordingTest(AsyncWorkflowTestCase):
+    async def test_records_again_every_time_it_is_asked(self):
+        await self.use_cassette(HERE / "inventory.json", mode="all", store=inventory)
+        workflow = AsyncWorkflowBuilder("w").add_async_code("a", """
+store = await get_resource("store")
+result = {"apples": await store.count("apple")}
+""").add_async_code("b", """
+store = await get_resource("store")
+result = {"more": await store.count("apple")}
+""").build()
+        result = await self.execute_workflow(workflow)
+        self.assert_node_output(result, "a", 3, key="apples")
+'''
+
+
+def test_re_runs_replay_what_the_usual_run_recorded_and_never_record_again(child: pytest.Pytester) -> None:
+    child.makepyfile(test_recording=RECORDING)
+    result = run(child, "test_recording.py", "--kailash-schedules", "10")
+    result.assert_outcomes(passed=1)
+    assert (child.path / "factory_calls.txt").read_text() == "made\n"  # the usual run only
+    recorded = (child.path / "inventory.json").read_bytes()
+    run(child, "test_recording.py", "--kailash-schedule-replay", "s1:1=1").assert_outcomes(passed=1)
+    assert (child.path / "factory_calls.txt").read_text() == "made\n" and \
+        (child.path / "inventory.json").read_bytes() == recorded
