@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
+from benchmarks.timings import TimingTable
 from kailash_nb.testing.fixtures.postgres import PostgresServer
 from kailash_nb.testing.fixtures.postgres.embedded import EmbeddedServerManager, runtime_base
 from kailash_nb.testing.fixtures.postgres.runtime import runtime_dir_in
@@ -115,20 +115,7 @@ async def bench_server(server: PostgresServer, repeat: int) -> dict[str, list[fl
     return results
 
 
-COLUMNS = ("measurement", "n", "median ms", "min ms", "max ms", "target", "result")
-WIDTHS = (44, 3, 9, 9, 9, 11, 6)
-
-
-def table_line(cells: tuple[str, ...]) -> str:
-    return "| " + " | ".join(cell.ljust(w) if i in (0, 6) else cell.rjust(w)
-                             for i, (cell, w) in enumerate(zip(cells, WIDTHS, strict=True))) + " |"
-
-
-def row(name: str, times: list[float], target: float) -> str:
-    median = statistics.median(times)
-    return table_line((name, str(len(times)), f"{median * 1000:.1f}", f"{min(times) * 1000:.1f}",
-                       f"{max(times) * 1000:.1f}", f"<= {target * 1000:.0f} ms",
-                       "ok" if median <= target else "MISSED"))
+TABLE = TimingTable(width=44, digits=1)
 
 
 def main() -> None:
@@ -152,13 +139,12 @@ def main() -> None:
         shutil.rmtree(runtime_dir.parent, ignore_errors=True)
 
     print(f"runtime directory (data, socket): {runtime_dir.parent.parent}")
-    print(table_line(COLUMNS))
-    print("|" + "|".join("-" * (w + 2) for w in WIDTHS) + "|")
-    print(row("cold start of the embedded server", cold, 2.0))
-    print(row("fresh database (clone + drop), no schema", results["plain"], 0.1))
-    print(row("fresh database, guide args + schema + role", results["guide"], 0.1))
-    print(row("login of the guide's user (SCRAM-SHA-256)", results["login"], 0.1))
-    print(row("ETL workflow loading 10k rows", results["etl"], 0.5))
+    print(TABLE.header())
+    print(TABLE.row("cold start of the embedded server", cold, 2.0))
+    print(TABLE.row("fresh database (clone + drop), no schema", results["plain"], 0.1))
+    print(TABLE.row("fresh database, guide args + schema + role", results["guide"], 0.1))
+    print(TABLE.row("login of the guide's user (SCRAM-SHA-256)", results["login"], 0.1))
+    print(TABLE.row("ETL workflow loading 10k rows", results["etl"], 0.5))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timings import TimingTable
 from kailash_nb.testing.fixtures import MemoryCache
 from kailash_nb.testing.fixtures.embedded.runtime import runtime_base
 from kailash_nb.testing.fixtures.redis import RedisCache
@@ -77,20 +77,7 @@ async def bench_caches(server: RedisServer, repeat: int, ops: int) -> dict[str, 
     return results
 
 
-COLUMNS = ("measurement", "n", "median ms", "min ms", "max ms", "target", "result")
-WIDTHS = (40, 5, 9, 9, 9, 11, 6)
-
-
-def table_line(cells: tuple[str, ...]) -> str:
-    return "| " + " | ".join(cell.ljust(w) if i in (0, 6) else cell.rjust(w)
-                             for i, (cell, w) in enumerate(zip(cells, WIDTHS, strict=True))) + " |"
-
-
-def row(name: str, times: list[float], target: float | None) -> str:
-    median = statistics.median(times)
-    verdict = "" if target is None else ("ok" if median <= target else "MISSED")
-    return table_line((name, str(len(times)), f"{median * 1000:.3f}", f"{min(times) * 1000:.3f}",
-                       f"{max(times) * 1000:.3f}", "" if target is None else f"<= {target * 1000:g} ms", verdict))
+TABLE = TimingTable(width=40, digits=3)
 
 
 def main() -> None:
@@ -113,13 +100,12 @@ def main() -> None:
         shutil.rmtree(runtime_dir.parent, ignore_errors=True)
 
     print(f"redis-server: {redis_binary()}")
-    print(table_line(COLUMNS))
-    print("|" + "|".join("-" * (w + 2) for w in WIDTHS) + "|")
-    print(row("cold start of the embedded redis-server", cold, 0.3))
-    print(row("fresh isolated cache, Redis", results["fresh redis"], 0.005))
-    print(row("fresh cache, in memory", results["fresh memory"], None))
-    print(row("set + get round trip, Redis", results["set+get redis"], 0.0005))
-    print(row("set + get round trip, in memory", results["set+get memory"], None))
+    print(TABLE.header())
+    print(TABLE.row("cold start of the embedded redis-server", cold, 0.3))
+    print(TABLE.row("fresh isolated cache, Redis", results["fresh redis"], 0.005))
+    print(TABLE.row("fresh cache, in memory", results["fresh memory"], None))
+    print(TABLE.row("set + get round trip, Redis", results["set+get redis"], 0.0005))
+    print(TABLE.row("set + get round trip, in memory", results["set+get memory"], None))
 
 
 if __name__ == "__main__":
