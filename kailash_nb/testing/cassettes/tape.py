@@ -197,13 +197,26 @@ _LINE = 110
 def _pretty(value: Any, indent: int) -> str:
     """JSON as ``json.dumps(indent=2)`` writes it, except that a container short enough stays on one line,
     so that a recorded row or argument list reads as one line of the file (and of its diff)."""
-    flat = json.dumps(value, ensure_ascii=False)
-    if not isinstance(value, (dict, list)) or not value or indent + len(flat) <= _LINE:
-        return flat
+    return _render(value, indent)[1]
+
+
+def _render(value: Any, indent: int) -> tuple[str, str]:
+    """``value`` as one line (``json.dumps``'s own spacing) and as laid out at ``indent``; each part is
+    encoded once, the one-line forms of the containers built from their items'."""
+    if not isinstance(value, (dict, list)) or not value:
+        flat = json.dumps(value, ensure_ascii=False)
+        return flat, flat
     inner = " " * (indent + 2)
     if isinstance(value, dict):
-        parts = [f"{inner}{json.dumps(key, ensure_ascii=False)}: {_pretty(item, indent + 2)}"
-                 for key, item in value.items()]
-        return "{\n" + ",\n".join(parts) + "\n" + " " * indent + "}"
-    parts = [inner + _pretty(item, indent + 2) for item in value]
-    return "[\n" + ",\n".join(parts) + "\n" + " " * indent + "]"
+        keys = [json.dumps(key, ensure_ascii=False) for key in value]
+        items = [_render(item, indent + 2) for item in value.values()]
+        flat = "{" + ", ".join(f"{key}: {item[0]}" for key, item in zip(keys, items, strict=True)) + "}"
+        if indent + len(flat) <= _LINE:
+            return flat, flat
+        lines = [f"{inner}{key}: {item[1]}" for key, item in zip(keys, items, strict=True)]
+        return flat, "{\n" + ",\n".join(lines) + "\n" + " " * indent + "}"
+    items = [_render(item, indent + 2) for item in value]
+    flat = "[" + ", ".join(item[0] for item in items) + "]"
+    if indent + len(flat) <= _LINE:
+        return flat, flat
+    return flat, "[\n" + ",\n".join(inner + item[1] for item in items) + "\n" + " " * indent + "]"
