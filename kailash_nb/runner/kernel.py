@@ -96,8 +96,9 @@ async def start_kernel(cwd: Path, startup_timeout: float, *, name: str = "",
                        log: Callable[[str], None] = log_to_stderr) -> Kernel:
     """A fresh kernel of this interpreter in ``cwd``, ready to execute.
 
-    A kernel that dies before it answers ``kernel_info`` is started again on fresh ports, up to
-    :data:`START_TRIES` starts; ``log`` gets one line per retry, naming ``name`` (the notebook).
+    A kernel that dies before it answers ``kernel_info``, or that could not bind one of its ports (exiting,
+    if not yet gone), is started again on fresh ports, up to :data:`START_TRIES` starts; ``log`` gets one line
+    per retry, naming ``name`` (the notebook).
     Raises :class:`KernelStartError` when no start succeeded; nothing is left running.
     """
     for attempt in range(1, START_TRIES + 1):
@@ -122,7 +123,10 @@ async def start_kernel(cwd: Path, startup_timeout: float, *, name: str = "",
             if not isinstance(exc, Exception):
                 raise  # cancelled or interrupted: no retry, nothing left behind
             cause = _cause(exc, output, died, startup_timeout, launched=client is not None)
-            if died and attempt < START_TRIES:
+            # A kernel that could not bind its port is exiting: it may not have gone yet when asked (it was
+            # stopped above all the same), and it lost the port race as surely as one already dead.
+            lost_port = PORT_IN_USE in output or PORT_IN_USE in str(exc)
+            if (died or lost_port) and attempt < START_TRIES:
                 log(f"{name or cwd}: the kernel {cause}; starting it again on fresh ports "
                     f"(try {attempt + 1} of {START_TRIES})")
                 continue

@@ -106,6 +106,29 @@ def test_a_start_that_loses_the_port_race_is_retried_on_fresh_ports(
     assert kernel_children() == []
 
 
+def test_a_kernel_that_lost_the_port_race_but_has_not_exited_yet_is_retried_too(
+        workdir: Path, held_port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Under load a kernel whose bind failed may still be exiting when the start's failure is seen: the
+    # first liveness check after that failure answers "alive", as it then may in earnest.
+    write(workdir / "nb.ipynb", "print(6 * 7)")
+    made = kernels_on_port(monkeypatch, held_port, first=1)
+    real_alive = kernel_module._alive
+    lied: list[bool] = []
+
+    async def alive_once_more(manager: Any) -> bool:
+        if manager is made[0] and not lied:
+            lied.append(True)
+            return True
+        return await real_alive(manager)
+
+    monkeypatch.setattr(kernel_module, "_alive", alive_once_more)
+    assert main(["check", "--no-report", "nb.ipynb"]) == 0
+    captured = capsys.readouterr()
+    assert lied and len(made) == 2
+    assert retries(captured.err) == [("nb.ipynb", "could not bind its port (Address already in use)", "2")]
+    assert kernel_children() == []
+
+
 def test_a_kernel_that_never_gets_a_port_could_not_run_exit_3_and_a_junit_error(
         workdir: Path, held_port: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     write(workdir / "nb.ipynb", "print(6 * 7)")
