@@ -1,6 +1,6 @@
 """Run every benchmark script (``bench_*.py``), or those named: ``python -m benchmarks engine notebooks``.
 
-``soak`` runs only when named (``python -m benchmarks soak``): with its defaults it takes hours. Options
+``soak`` runs only when named (``python -m benchmarks soak``): with its defaults it takes about 20 minutes. Options
 after one name go to that script: ``python -m benchmarks soak --starts 100 --checks 3 --nbval 3``.
 """
 
