@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import unittest
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -381,9 +381,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"resource name must be a non-empty string, got {name!r}")
-        if name in self._resources:
-            raise ValueError(f"resource {name!r} already exists in this test; names: "
-                             f"{', '.join(repr(n) for n in self._resources)}")
+        self._refuse_taken((name,))
         if factory is not None and not callable(factory):
             raise TypeError(f"resource {name!r}: factory must be a callable (such as lambda: obj), "
                             f"got {type(factory).__name__}")
@@ -402,6 +400,13 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         self._resources[name] = _Resource(value, mock)
         logger.debug("created %s resource %r: %s", "mock" if mock else "real", name, type(value).__name__)
         return value
+
+    def _refuse_taken(self, names: Iterable[str]) -> None:
+        taken = [repr(name) for name in names if name in self._resources]
+        if taken:
+            what = f"resource {taken[0]} already exists" if len(taken) == 1 else \
+                f"resources {', '.join(taken)} already exist"
+            raise ValueError(f"{what} in this test; names: {', '.join(repr(n) for n in self._resources)}")
 
     def get_resource(self, name: str) -> Any:
         """The resource ``name`` as node code sees it (the tracking proxy, for a mock)."""
@@ -433,10 +438,7 @@ class AsyncWorkflowTestCase(unittest.TestCase):
         """
         from .cassettes import Cassette
 
-        taken = [name for name in factories if name in self._resources]
-        if taken:
-            raise ValueError(f"resource(s) {', '.join(map(repr, taken))} already exist in this test; names: "
-                             f"{', '.join(repr(n) for n in self._resources)}")
+        self._refuse_taken(factories)
         cassette = Cassette(path, mode or "once", tracker=self.calls)
         self.addCleanup(cassette.aclose)
         for name, value in (await cassette.resources(**factories)).items():
