@@ -68,3 +68,12 @@ def test_an_unknown_record_mode_is_a_usage_error(child: pytest.Pytester) -> None
     result = child.runpytest_inprocess("-p", "no:asyncio", "--kailash-record=sometimes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--kailash-record: invalid choice: 'sometimes'*"])
+
+
+def test_the_plugin_offers_the_modes_and_sets_the_variable_that_cassettes_read() -> None:
+    # the plugin keeps its own copies so that importing it stays cheap; they must not drift
+    import kailash_nb.pytest_plugin as plugin
+    from kailash_nb.testing import cassettes
+
+    assert plugin._RECORD_MODES == cassettes.MODES
+    assert plugin._RECORD_VARIABLE == cassettes.RECORD_MODE_VARIABLE
