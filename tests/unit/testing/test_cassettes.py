@@ -7,6 +7,9 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import ItemsView, KeysView
 from decimal import Decimal
@@ -741,6 +744,50 @@ async def test_a_cassette_changed_on_disk_while_recording_is_not_written_over(tm
             await db.next_id("x")
             path.write_text("edited by hand\n")
     assert path.read_text() == "edited by hand\n"
+
+
+#: The child: records again (mode all) into the cassette at sys.argv[1], under a file size limit far below
+#: what the new recording needs; the write fails with EFBIG (SIGXFSZ is ignored).
+RECORD_PAST_THE_SIZE_LIMIT = """
+import asyncio, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+from kailash_nb.testing import Cassette
+
+class Service:
+    async def next_id(self, name):
+        return 1
+
+async def main():
+    async with Cassette(sys.argv[1], "all") as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x" * 100_000)
+
+try:
+    asyncio.run(main())
+except OSError as exc:
+    print("refused:", exc.strerror)
+"""
+
+
+def test_a_cassette_whose_write_fails_is_left_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    asyncio.run(record_one_call(path))
+    before = path.read_bytes()
+
+    child = subprocess.run([sys.executable, "-c", textwrap.dedent(RECORD_PAST_THE_SIZE_LIMIT), str(path)],
+                           capture_output=True, text=True, timeout=120)
+
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "refused: File too large"
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.json"]  # no temporary file left behind
+
+
+async def record_one_call(path: Path) -> None:
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
 
 
 class Answering:
