@@ -88,8 +88,8 @@ class CassetteNotFoundError(KailashNbError, FileNotFoundError):
     """``mode='none'`` (replay only) and the cassette file does not exist."""
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class _Unchanged:
@@ -101,7 +101,7 @@ class _Unchanged:
         self.path, self.digest = path, digest
 
     def verify(self) -> None:
-        now = _digest(self.path) if self.path.is_file() else None
+        now = _digest(self.path.read_bytes()) if self.path.is_file() else None
         if now != self.digest:
             raise CassetteChangedError(f"cassette {self.path} changed on disk while it was being recorded: not "
                                        "written, so that the change is kept; run again to record over it")
@@ -220,8 +220,9 @@ class Cassette:
                     f"cassette {self.path} does not exist and mode is 'none' (replay only): record it first with "
                     "mode='once' or 'all' (or pytest --kailash-record=once)")
             self._had_file = exists and self.mode != "all"
-            self._read_digest = _digest(self.path) if exists else None
-            self._tape = load(self.path) if self._had_file else {}
+            raw = self.path.read_bytes() if exists else None  # read once: for the digest and the tape
+            self._read_digest = _digest(raw) if raw is not None else None
+            self._tape = load(self.path, raw) if self._had_file else {}
         return self._tape
 
     async def resources(self, **factories: Callable[[], Any]) -> dict[str, Any]:
@@ -296,8 +297,9 @@ class Cassette:
         if self._had_file and not self.recorded_count:
             return False  # mode new with nothing new: leave the file alone
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, dump(self._tape), unchanged=_Unchanged(self.path, self._read_digest))
-        self._read_digest = _digest(self.path)  # a second save (aclose after save) is not a change
+        data = dump(self._tape).encode("utf-8")
+        write_atomically(self.path, data, unchanged=_Unchanged(self.path, self._read_digest))
+        self._read_digest = _digest(data)  # a second save (aclose after save) is not a change
         return True
 
     async def aclose(self) -> None:
