@@ -494,6 +494,29 @@ async def test_a_value_the_encoder_cannot_write_names_the_file_the_call_and_the_
     assert os.listdir(tmp_path) == ["odd.json"]  # no temporary file left
 
 
+@pytest.mark.asyncio
+async def test_an_argument_the_encoder_cannot_write_is_named_and_the_file_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text("left alone\n")
+
+    class Odd:
+        pass
+
+    class Api:
+        async def rows(self, *args: Any, **kwargs: Any) -> int:
+            return 1
+
+    with pytest.raises(UnencodableValueError) as caught:
+        async with Cassette(path, "all") as cassette:
+            api = (await cassette.resources(api=Api))["api"]
+            await api.rows(1, where=Odd())
+    message = str(caught.value)
+    assert f"cassette {path}: api.rows() argument where is a " in message
+    assert "<locals>.Odd" in message and "left as it was" in message
+    assert path.read_text() == "left alone\n"
+    assert os.listdir(tmp_path) == ["odd.json"]
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     ('{"kailash_nb_cassette": 1,\n  "resources": {,}}', r"not valid JSON: .* at line 2, column 17"),
     ("[1, 2]", r"the file holds a JSON list"),
