@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import json
 from collections.abc import Callable, Mapping
 from types import CoroutineType
@@ -86,10 +87,8 @@ def _handle_reference(value: Any) -> dict[str, Any] | None:
 
 def _passes_handles(entry: Entry) -> bool:
     """Whether the call passes objects that recorded calls returned (seen in its encoded arguments)."""
-    for value in entry.args:
-        if type(value) is dict and value.get("$type") == "handle":
-            return True
-    return any(type(value) is dict and value.get("$type") == "handle" for value in entry.kwargs.values())
+    return any(type(value) is dict and value.get("$type") == "handle"
+               for value in itertools.chain(entry.args, entry.kwargs.values()))
 
 
 def _real(value: Any) -> Any:
