@@ -399,8 +399,11 @@ class ReplayHandler:
              node: str | None) -> tuple[Any, bool, Settle | None]:
         player = self.player
         node_name = node or NO_NODE
-        encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
-                                    f"{player.resource}.{method}()")
+        try:
+            encoded, named = _arguments(player.encoder, method, args, kwargs, "")
+        except UnencodableValueError:  # again, naming the place (built only when needed)
+            encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
+                                        f"{player.resource}.{method}()")
         key = call_key(self.handle, method, encoded, named)
         entry = player.find(node_name, self.handle, method, key)
         if entry is None and method == "__aexit__" and args and args[0] is not None:
