@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -515,6 +516,21 @@ async def test_an_argument_the_encoder_cannot_write_is_named_and_the_file_is_lef
     assert "<locals>.Odd" in message and "left as it was" in message
     assert path.read_text() == "left alone\n"
     assert os.listdir(tmp_path) == ["odd.json"]
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_call_with_an_argument_the_encoder_cannot_write_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    await record_one_call(path)
+
+    class Odd:
+        pass
+
+    async with Cassette(path, "none") as cassette:
+        db = (await cassette.resources(db=never_called))["db"]
+        with pytest.raises(UnencodableValueError, match=rf"cassette {re.escape(str(path))}: db\.next_id\(\) "
+                           r"argument name is a .*<locals>\.Odd, which the cassette's encoder cannot write"):
+            await db.next_id(name=Odd())
 
 
 @pytest.mark.parametrize(("text", "problem"), [
