@@ -163,6 +163,7 @@ class Cassette:
         self._fresh: list[Player] = []  # the players of factories()
         self._resources: dict[str, TrackedResource] = {}
         self._read_digest: str | None = None  # the file as it was when the cassette started
+        self._saved_count: int | None = None  # recorded_count when the file was last read or written
 
     # -- what the cassette is doing ------------------------------------------------------------------------
     @property
@@ -223,6 +224,7 @@ class Cassette:
             raw = self.path.read_bytes() if exists else None  # read once: for the digest and the tape
             self._read_digest = _digest(raw) if raw is not None else None
             self._tape = load(self.path, raw) if self._had_file else {}
+            self._saved_count = 0 if self._had_file else None
         return self._tape
 
     async def resources(self, **factories: Callable[[], Any]) -> dict[str, Any]:
@@ -286,7 +288,8 @@ class Cassette:
 
     # -- the end ---------------------------------------------------------------------------------------------
     def save(self) -> bool:
-        """Write the recorded calls (atomically) when anything was recorded; True when the file was written.
+        """Write the recorded calls (atomically) when anything was recorded since the file was read or last
+        written (a new file is written even with no calls); True when the file was written.
         Raises :class:`UnencodableValueError` again, leaving the file as it was, when a value could not be
         written."""
         for recorder in self._recorders.values():
@@ -294,12 +297,13 @@ class Cassette:
                 raise UnencodableValueError(f"{recorder.failure}; the file is left as it was")
         if self._tape is None or not self._recorders:
             return False
-        if self._had_file and not self.recorded_count:
-            return False  # mode new with nothing new: leave the file alone
+        recorded = self.recorded_count
+        if recorded == self._saved_count:
+            return False  # nothing new (mode new, or a second save: aclose after save): leave the file alone
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = dump(self._tape).encode("utf-8")
         write_atomically(self.path, data, unchanged=_Unchanged(self.path, self._read_digest))
-        self._read_digest = _digest(data)  # a second save (aclose after save) is not a change
+        self._read_digest, self._saved_count = _digest(data), recorded
         return True
 
     async def aclose(self) -> None:

@@ -829,6 +829,19 @@ async def record_one_call(path: Path) -> None:
         await db.next_id("x")
 
 
+@pytest.mark.asyncio
+async def test_a_save_with_nothing_recorded_since_the_last_one_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
+        assert cassette.save() is True
+        written = path.stat().st_ino
+        assert cassette.save() is False  # and aclose, on leaving the block, does not write it again either
+    assert path.stat().st_ino == written
+    assert '"x"' in path.read_text()
+
+
 class Answering:
     """A call handler of its own: answers every call with its method name, awaited or not."""
 
