@@ -203,9 +203,13 @@ class Cassette:
         return tuple(line for player in self._players.values() for line in player.unplayed())
 
     def __repr__(self) -> str:
-        state = "recording" if self.mode == "all" or not self._had_file else \
-            ("replaying, recording new calls" if self.mode == "new" else "replaying")
-        return (f"<Cassette {self.path} mode={self.mode!r} ({state if self._tape is not None else 'not loaded'}): "
+        if self._tape is None:
+            state = "not loaded"
+        elif not self.replaying:
+            state = "recording"
+        else:
+            state = "replaying, recording new calls" if self.mode == "new" else "replaying"
+        return (f"<Cassette {self.path} mode={self.mode!r} ({state}): "
                 f"{self.recorded_count} recorded, {self.replayed_count} replayed>")
 
     # -- resources -------------------------------------------------------------------------------------------

@@ -842,6 +842,22 @@ async def test_a_save_with_nothing_recorded_since_the_last_one_leaves_the_file_a
     assert '"x"' in path.read_text()
 
 
+@pytest.mark.asyncio
+async def test_the_repr_says_what_the_cassette_is_doing(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    assert repr(Cassette(path)) == f"<Cassette {path} mode='once' (not loaded): 0 recorded, 0 replayed>"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
+        assert repr(cassette) == f"<Cassette {path} mode='once' (recording): 1 recorded, 0 replayed>"
+    async with Cassette(path) as cassette:
+        assert repr(cassette) == f"<Cassette {path} mode='once' (replaying): 0 recorded, 0 replayed>"
+    async with Cassette(path, "new") as cassette:
+        assert "(replaying, recording new calls)" in repr(cassette)
+    async with Cassette(path, "all") as cassette:
+        assert "(recording)" in repr(cassette)
+
+
 class Answering:
     """A call handler of its own: answers every call with its method name, awaited or not."""
 
