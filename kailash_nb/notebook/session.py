@@ -323,7 +323,6 @@ class NotebookSession:
         from pathlib import Path
 
         from kailash_nb.testing import Cassette
-        from kailash_nb.testing.mocks import CallTracker
 
         current = self.cassette
         if current is not None and current.path == Path(path) and current.requested_mode == mode:
@@ -333,12 +332,18 @@ class NotebookSession:
             raise DuplicateResourceError(
                 f"%kailash cassette {path}: resource(s) {names} come from cassette {current.path} (mode "
                 f"{current.requested_mode!r}); run %kailash reset first (it saves that cassette) to use another one")
-        if self._tracker is None:
-            self._tracker = CallTracker()
-        cassette = Cassette(path, mode, tracker=self._tracker)
+        cassette = Cassette(path, mode, tracker=self._call_tracker())
         cassette.recording  # noqa: B018 - reads the file now: a missing or broken one fails this line, not a run
         self.cassette = cassette
         return cassette
+
+    def _call_tracker(self) -> CallTracker:
+        """The tracker that the session's mocks and cassette share, made with the first of them."""
+        if self._tracker is None:
+            from kailash_nb.testing.mocks import CallTracker
+
+            self._tracker = CallTracker()
+        return self._tracker
 
     def _save_cassette(self) -> None:
         if self.cassette is not None and self.cassette_resources:
@@ -359,7 +364,7 @@ class NotebookSession:
         the old one's configuration and calls, so that re-running the cell gives what it now says. One that
         another cell created is re-created only with ``force``; a real resource of that name is refused.
         """
-        from kailash_nb.testing.mocks import CallTracker, TrackedResource, create_mock
+        from kailash_nb.testing.mocks import TrackedResource, create_mock
 
         again = name in self.mocks and (force or (cell_id is not None and self.mock_cells.get(name) == cell_id))
         if name in self.mocks and not again:
@@ -374,12 +379,11 @@ class NotebookSession:
             )
         if not again:
             self._check_free(name)
-        if self._tracker is None:
-            self._tracker = CallTracker()
-        mock = TrackedResource(name, create_mock(name), self._tracker)
+        tracker = self._call_tracker()
+        mock = TrackedResource(name, create_mock(name), tracker)
         if again:
             self.resources.replace_instance(name, mock)
-            self._tracker.reset(name)
+            tracker.reset(name)
         else:
             self.resources.register_instance(name, mock)
         self.mocks[name] = mock

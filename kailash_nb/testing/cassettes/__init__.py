@@ -88,8 +88,8 @@ class CassetteNotFoundError(KailashNbError, FileNotFoundError):
     """``mode='none'`` (replay only) and the cassette file does not exist."""
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class _Unchanged:
@@ -101,7 +101,7 @@ class _Unchanged:
         self.path, self.digest = path, digest
 
     def verify(self) -> None:
-        now = _digest(self.path) if self.path.is_file() else None
+        now = _digest(self.path.read_bytes()) if self.path.is_file() else None
         if now != self.digest:
             raise CassetteChangedError(f"cassette {self.path} changed on disk while it was being recorded: not "
                                        "written, so that the change is kept; run again to record over it")
@@ -163,6 +163,7 @@ class Cassette:
         self._fresh: list[Player] = []  # the players of factories()
         self._resources: dict[str, TrackedResource] = {}
         self._read_digest: str | None = None  # the file as it was when the cassette started
+        self._saved_count: int | None = None  # recorded_count when the file was last read or written
 
     # -- what the cassette is doing ------------------------------------------------------------------------
     @property
@@ -202,9 +203,13 @@ class Cassette:
         return tuple(line for player in self._players.values() for line in player.unplayed())
 
     def __repr__(self) -> str:
-        state = "recording" if self.mode == "all" or not self._had_file else \
-            ("replaying, recording new calls" if self.mode == "new" else "replaying")
-        return (f"<Cassette {self.path} mode={self.mode!r} ({state if self._tape is not None else 'not loaded'}): "
+        if self._tape is None:
+            state = "not loaded"
+        elif not self.replaying:
+            state = "recording"
+        else:
+            state = "replaying, recording new calls" if self.mode == "new" else "replaying"
+        return (f"<Cassette {self.path} mode={self.mode!r} ({state}): "
                 f"{self.recorded_count} recorded, {self.replayed_count} replayed>")
 
     # -- resources -------------------------------------------------------------------------------------------
@@ -220,8 +225,10 @@ class Cassette:
                     f"cassette {self.path} does not exist and mode is 'none' (replay only): record it first with "
                     "mode='once' or 'all' (or pytest --kailash-record=once)")
             self._had_file = exists and self.mode != "all"
-            self._read_digest = _digest(self.path) if exists else None
-            self._tape = load(self.path) if self._had_file else {}
+            raw = self.path.read_bytes() if exists else None  # read once: for the digest and the tape
+            self._read_digest = _digest(raw) if raw is not None else None
+            self._tape = load(self.path, raw) if self._had_file else {}
+            self._saved_count = 0 if self._had_file else None
         return self._tape
 
     async def resources(self, **factories: Callable[[], Any]) -> dict[str, Any]:
@@ -285,7 +292,8 @@ class Cassette:
 
     # -- the end ---------------------------------------------------------------------------------------------
     def save(self) -> bool:
-        """Write the recorded calls (atomically) when anything was recorded; True when the file was written.
+        """Write the recorded calls (atomically) when anything was recorded since the file was read or last
+        written (a new file is written even with no calls); True when the file was written.
         Raises :class:`UnencodableValueError` again, leaving the file as it was, when a value could not be
         written."""
         for recorder in self._recorders.values():
@@ -293,11 +301,13 @@ class Cassette:
                 raise UnencodableValueError(f"{recorder.failure}; the file is left as it was")
         if self._tape is None or not self._recorders:
             return False
-        if self._had_file and not self.recorded_count:
-            return False  # mode new with nothing new: leave the file alone
+        recorded = self.recorded_count
+        if recorded == self._saved_count:
+            return False  # nothing new (mode new, or a second save: aclose after save): leave the file alone
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, dump(self._tape), unchanged=_Unchanged(self.path, self._read_digest))
-        self._read_digest = _digest(self.path)  # a second save (aclose after save) is not a change
+        data = dump(self._tape).encode("utf-8")
+        write_atomically(self.path, data, unchanged=_Unchanged(self.path, self._read_digest))
+        self._read_digest, self._saved_count = _digest(data), recorded
         return True
 
     async def aclose(self) -> None:

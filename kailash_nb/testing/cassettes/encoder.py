@@ -304,10 +304,6 @@ class Encoder:
                 raise
             return {_TAG: "object", "class": qualified, "repr": SECRET if self._secret.search(text) else text}
 
-    def encode_kwargs(self, kwargs: Mapping[str, Any], where: str) -> dict[str, Any]:
-        return {key: SECRET if self.is_secret(key) else self.encode(value, f"{where} argument {key}")
-                for key, value in kwargs.items()}
-
     def _field(self, key: Any, value: Any, where: str) -> Any:
         if isinstance(key, _NAME_TYPES) and self._secret_name(key):
             return SECRET

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import json
 from collections.abc import Callable, Mapping
 from types import CoroutineType
-from typing import Any
+from typing import Any, TypeVar
 
 from kailash_nb.errors import KailashNbError
 from kailash_nb.workflow import current_node_id
@@ -24,6 +25,8 @@ from .encoder import SECRET, Encoder, UnencodableValueError
 from .tape import NO_NODE, CassetteFileError, Entry, call_key
 
 __all__ = ["Player", "Recorder", "RecordingHandler", "ReplayHandler", "UnmatchedCallError"]
+
+_T = TypeVar("_T")
 
 # Dunder calls whose result the caller awaits (``async with``, ``async for``, ``await``): always recorded as
 # awaited calls, whatever kind of awaitable the object returns.
@@ -84,10 +87,8 @@ def _handle_reference(value: Any) -> dict[str, Any] | None:
 
 def _passes_handles(entry: Entry) -> bool:
     """Whether the call passes objects that recorded calls returned (seen in its encoded arguments)."""
-    for value in entry.args:
-        if type(value) is dict and value.get("$type") == "handle":
-            return True
-    return any(type(value) is dict and value.get("$type") == "handle" for value in entry.kwargs.values())
+    return any(type(value) is dict and value.get("$type") == "handle"
+               for value in itertools.chain(entry.args, entry.kwargs.values()))
 
 
 def _real(value: Any) -> Any:
@@ -116,18 +117,23 @@ class Recorder:
     def _where(self, method: str) -> str:
         return f"cassette {self.path}: {self.resource}.{method}()"
 
+    def _encoded(self, encode: Callable[[str], _T], method: str, suffix: str = "") -> _T:
+        """``encode(where)``, first with no place named; when a value cannot be written, again naming the
+        place (built only then), and the failure is kept so that :meth:`Cassette.save` refuses to write."""
+        try:
+            try:
+                return encode("")
+            except UnencodableValueError:
+                return encode(self._where(method) + suffix)
+        except UnencodableValueError as error:
+            self.failure = error
+            raise UnencodableValueError(f"{error}; the file is left as it was") from None
+
     def reserve(self, on: str | None, method: str, kind: str, args: tuple[Any, ...],
                 kwargs: Mapping[str, Any], node: str | None) -> Entry:
         """The call's place on the tape, in the order the node made it. (Its matching key is computed when a
         cassette is read: a recording never matches.)"""
-        try:
-            try:
-                encoded, named = _arguments(self.encoder, method, args, kwargs, "")
-            except UnencodableValueError:  # again, naming the place (built only when needed)
-                encoded, named = _arguments(self.encoder, method, args, kwargs, self._where(method))
-        except UnencodableValueError as error:
-            self.failure = error
-            raise UnencodableValueError(f"{error}; the file is left as it was") from None
+        encoded, named = self._encoded(lambda where: _arguments(self.encoder, method, args, kwargs, where), method)
         node = node or NO_NODE
         entries = self.tape.setdefault(node, [])
         entry = Entry(on, method, kind, encoded, named, "", handle=f"{node}#{len(entries)}")
@@ -146,14 +152,7 @@ class Recorder:
             entry.outcome = "self"
             return proxy
         if self.encoder.knows(value):
-            try:
-                try:
-                    entry.result = self.encoder.encode(value, "")
-                except UnencodableValueError:  # again, naming the place
-                    entry.result = self.encoder.encode(value, f"{self._where(entry.method)} result")
-            except UnencodableValueError as error:
-                self.failure = error
-                raise UnencodableValueError(f"{error}; the file is left as it was") from None
+            entry.result = self._encoded(lambda where: self.encoder.encode(value, where), entry.method, " result")
             entry.outcome = "result"
             return value
         entry.outcome = "handle"
@@ -400,8 +399,11 @@ class ReplayHandler:
              node: str | None) -> tuple[Any, bool, Settle | None]:
         player = self.player
         node_name = node or NO_NODE
-        encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
-                                    f"{player.resource}.{method}()")
+        try:
+            encoded, named = _arguments(player.encoder, method, args, kwargs, "")
+        except UnencodableValueError:  # again, naming the place (built only when needed)
+            encoded, named = _arguments(player.encoder, method, args, kwargs, f"cassette {player.cassette}: "
+                                        f"{player.resource}.{method}()")
         key = call_key(self.handle, method, encoded, named)
         entry = player.find(node_name, self.handle, method, key)
         if entry is None and method == "__aexit__" and args and args[0] is not None:

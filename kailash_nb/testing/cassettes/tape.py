@@ -96,10 +96,11 @@ def call_key(on: str | None, method: str, args: list[Any], kwargs: dict[str, Any
 Tape = dict[str, dict[str, list[Entry]]]
 
 
-def load(path: Path) -> Tape:
-    """Read the cassette at ``path``; :class:`CassetteFileError` names the file and what is wrong."""
+def load(path: Path, raw: bytes | None = None) -> Tape:
+    """Read the cassette at ``path`` (or parse ``raw``, its bytes, already read); :class:`CassetteFileError`
+    names the file and what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (path.read_bytes() if raw is None else raw).decode("utf-8")
     except UnicodeDecodeError as error:
         raise CassetteFileError(f"cassette {path} is not UTF-8 text ({error.reason} at byte {error.start}); "
                                 "re-record it with mode='all'") from None

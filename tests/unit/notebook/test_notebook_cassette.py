@@ -98,3 +98,11 @@ def test_the_same_line_again_keeps_the_cassette_and_another_needs_a_reset(
 def test_a_cassette_needs_a_path(shell: InteractiveShell, line: str) -> None:
     error = raised(run(shell, line)[0])
     assert isinstance(error, MagicUsageError) and "PATH" in str(error)
+
+
+def test_calls_of_an_unknown_resource_name_the_cassette_s_too(shell: InteractiveShell, tmp_path: Path) -> None:
+    run(shell, *_session(tmp_path / "inventory.json"), "%kailash mock db")
+    error = raised(run(shell, "%kailash calls nobody")[0])
+    assert error is not None
+    assert str(error) == ("no mock named 'nobody' in this session, nor a resource from a cassette; tracked: 'db', "
+                          "'store'. Create one with %kailash mock NAME")

@@ -7,6 +7,10 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import ItemsView, KeysView
 from decimal import Decimal
@@ -491,6 +495,44 @@ async def test_a_value_the_encoder_cannot_write_names_the_file_the_call_and_the_
     assert os.listdir(tmp_path) == ["odd.json"]  # no temporary file left
 
 
+@pytest.mark.asyncio
+async def test_an_argument_the_encoder_cannot_write_is_named_and_the_file_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text("left alone\n")
+
+    class Odd:
+        pass
+
+    class Api:
+        async def rows(self, *args: Any, **kwargs: Any) -> int:
+            return 1
+
+    with pytest.raises(UnencodableValueError) as caught:
+        async with Cassette(path, "all") as cassette:
+            api = (await cassette.resources(api=Api))["api"]
+            await api.rows(1, where=Odd())
+    message = str(caught.value)
+    assert f"cassette {path}: api.rows() argument where is a " in message
+    assert "<locals>.Odd" in message and "left as it was" in message
+    assert path.read_text() == "left alone\n"
+    assert os.listdir(tmp_path) == ["odd.json"]
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_call_with_an_argument_the_encoder_cannot_write_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    await record_one_call(path)
+
+    class Odd:
+        pass
+
+    async with Cassette(path, "none") as cassette:
+        db = (await cassette.resources(db=never_called))["db"]
+        with pytest.raises(UnencodableValueError, match=rf"cassette {re.escape(str(path))}: db\.next_id\(\) "
+                           r"argument name is a .*<locals>\.Odd, which the cassette's encoder cannot write"):
+            await db.next_id(name=Odd())
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     ('{"kailash_nb_cassette": 1,\n  "resources": {,}}', r"not valid JSON: .* at line 2, column 17"),
     ("[1, 2]", r"the file holds a JSON list"),
@@ -741,6 +783,79 @@ async def test_a_cassette_changed_on_disk_while_recording_is_not_written_over(tm
             await db.next_id("x")
             path.write_text("edited by hand\n")
     assert path.read_text() == "edited by hand\n"
+
+
+#: The child: records again (mode all) into the cassette at sys.argv[1], under a file size limit far below
+#: what the new recording needs; the write fails with EFBIG (SIGXFSZ is ignored).
+RECORD_PAST_THE_SIZE_LIMIT = """
+import asyncio, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+from kailash_nb.testing import Cassette
+
+class Service:
+    async def next_id(self, name):
+        return 1
+
+async def main():
+    async with Cassette(sys.argv[1], "all") as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x" * 100_000)
+
+try:
+    asyncio.run(main())
+except OSError as exc:
+    print("refused:", exc.strerror)
+"""
+
+
+def test_a_cassette_whose_write_fails_is_left_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    asyncio.run(record_one_call(path))
+    before = path.read_bytes()
+
+    child = subprocess.run([sys.executable, "-c", textwrap.dedent(RECORD_PAST_THE_SIZE_LIMIT), str(path)],
+                           capture_output=True, text=True, timeout=120)
+
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "refused: File too large"
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.json"]  # no temporary file left behind
+
+
+async def record_one_call(path: Path) -> None:
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
+
+
+@pytest.mark.asyncio
+async def test_a_save_with_nothing_recorded_since_the_last_one_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
+        assert cassette.save() is True
+        written = path.stat().st_ino
+        assert cassette.save() is False  # and aclose, on leaving the block, does not write it again either
+    assert path.stat().st_ino == written
+    assert '"x"' in path.read_text()
+
+
+@pytest.mark.asyncio
+async def test_the_repr_says_what_the_cassette_is_doing(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    assert repr(Cassette(path)) == f"<Cassette {path} mode='once' (not loaded): 0 recorded, 0 replayed>"
+    async with Cassette(path) as cassette:
+        db = (await cassette.resources(db=Service))["db"]
+        await db.next_id("x")
+        assert repr(cassette) == f"<Cassette {path} mode='once' (recording): 1 recorded, 0 replayed>"
+    async with Cassette(path) as cassette:
+        assert repr(cassette) == f"<Cassette {path} mode='once' (replaying): 0 recorded, 0 replayed>"
+    async with Cassette(path, "new") as cassette:
+        assert "(replaying, recording new calls)" in repr(cassette)
+    async with Cassette(path, "all") as cassette:
+        assert "(recording)" in repr(cassette)
 
 
 class Answering:
